@@ -1,0 +1,3 @@
+from aos_multinode.cli import main
+
+main()

@@ -1,0 +1,527 @@
+"""The Unit Config format as data: one description from which both the validator and the
+JSON Schema are made, so the two cannot drift apart.
+
+Each field type knows how to check a YAML node (returning a plain Python value, or INVALID
+after recording a finding) and how to describe itself as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from aos_multinode.errors import Finding
+from aos_multinode.source import position
+
+INVALID = object()
+
+YOCTO_RELEASES = ("scarthgap", "wrynose")
+
+DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# A value that may land in BitBake, shell, systemd and YAML files: no quotes, no `$`, no
+# braces, no spaces, no path separators, no newlines.
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+SAFE_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$"
+RECIPE_NAME = r"^[a-z0-9][a-z0-9.+-]{0,99}$"
+MACHINE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+GIT_REF = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"
+IFACE_DEVICE = r"^[A-Za-z0-9_*?][A-Za-z0-9_.:*?-]{0,14}$"
+
+
+class Context:
+    """Collects findings while one document is checked; remembers where every path lives."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.findings: list[Finding] = []
+        self.warnings: list[Finding] = []
+        self.positions: dict[str, tuple[int, int]] = {}
+
+    def error(self, node: Node | None, path: str, message: str) -> object:
+        line, column = position(node) if node is not None else self.where(path)
+        self.findings.append(Finding(self.file, line, column, path, message))
+        return INVALID
+
+    def warn(self, path: str, message: str) -> None:
+        line, column = self.where(path)
+        self.warnings.append(Finding(self.file, line, column, path, message, "warning"))
+
+    def error_at(self, path: str, message: str) -> None:
+        line, column = self.where(path)
+        self.findings.append(Finding(self.file, line, column, path, message))
+
+    def where(self, path: str) -> tuple[int, int]:
+        """Return the position of `path`, or of its closest recorded parent."""
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return self.positions.get("", (1, 1))
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    tag = node.tag.rsplit(":", 1)[-1]
+    names = {"str": "text", "int": "an integer", "float": "a number", "bool": "a boolean",
+             "null": "nothing (null)", "timestamp": "a date"}
+    return f"{names.get(tag, tag)} {node.value!r}" if tag != "null" else names["null"]
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def _construct(node: ScalarNode) -> Any:
+    """Return the Python value YAML gives a scalar (int, bool, ...)."""
+    return _CONSTRUCTOR.construct_object(node)
+
+
+def _is_tag(node: Node, *tags: str) -> bool:
+    return isinstance(node, ScalarNode) and node.tag.rsplit(":", 1)[-1] in tags
+
+
+class FieldType:
+    """Base of all field types."""
+
+    description: str = ""
+
+    def check(self, node: Node, path: str, ctx: Context) -> Any:
+        raise NotImplementedError
+
+    def schema(self) -> dict:
+        raise NotImplementedError
+
+
+@dataclass
+class Str(FieldType):
+    """A string constrained by a pattern. `numbers_ok` takes a bare number's source text."""
+
+    pattern: str
+    what: str
+    example: str
+    numbers_ok: bool = False
+
+    def check(self, node, path, ctx):
+        if _is_tag(node, "str") or (self.numbers_ok and _is_tag(node, "int", "float")):
+            value = node.value
+        else:
+            hint = " (quote it to make it text)" if _is_tag(node, "bool", "null", "int",
+                                                              "float", "timestamp") else ""
+            return ctx.error(node, path, f"expected {self.what}, got {_describe(node)}{hint}")
+        if not re.match(self.pattern, value):
+            return ctx.error(node, path, f"{value!r} is not {self.what} (e.g. {self.example!r})")
+        return value
+
+    def schema(self):
+        text = {"type": "string", "pattern": self.pattern}
+        if self.numbers_ok:
+            return {"anyOf": [text, {"type": "number"}], "description": self.what}
+        return {**text, "description": self.what}
+
+
+class DnsLabel(Str):
+    def __init__(self):
+        super().__init__(DNS_LABEL, "a DNS label (1-63 of a-z, 0-9 and '-', not starting or "
+                         "ending with '-')", "node-1")
+
+    def check(self, node, path, ctx):
+        value = super().check(node, path, ctx)
+        if value is INVALID and _is_tag(node, "str") and re.match(DNS_LABEL, node.value.lower()):
+            ctx.findings[-1] = Finding(ctx.file, *position(node), path,
+                                       f"{node.value!r} has upper-case letters; use "
+                                       f"{node.value.lower()!r}")
+        return value
+
+
+@dataclass
+class Int(FieldType):
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def check(self, node, path, ctx):
+        if not _is_tag(node, "int"):
+            return ctx.error(node, path, f"expected an integer, got {_describe(node)}")
+        value = _construct(node)
+        if self.minimum is not None and value < self.minimum or \
+           self.maximum is not None and value > self.maximum:
+            return ctx.error(node, path, f"{value} is out of range; use {self._range()}")
+        return value
+
+    def _range(self):
+        if self.maximum is None:
+            return f"an integer >= {self.minimum}"
+        return f"an integer from {self.minimum} to {self.maximum}"
+
+    def schema(self):
+        out = {"type": "integer"}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+class Bool(FieldType):
+    def check(self, node, path, ctx):
+        if not _is_tag(node, "bool"):
+            return ctx.error(node, path, f"expected true or false, got {_describe(node)}")
+        return _construct(node)
+
+    def schema(self):
+        return {"type": "boolean"}
+
+
+@dataclass
+class Enum(FieldType):
+    choices: tuple[str, ...]
+
+    def check(self, node, path, ctx):
+        if _is_tag(node, "str") and node.value in self.choices:
+            return node.value
+        got = node.value if isinstance(node, ScalarNode) else _describe(node)
+        hint = _did_you_mean(str(got), self.choices)
+        return ctx.error(node, path, f"{got!r} is not one of {', '.join(self.choices)}{hint}")
+
+    def schema(self):
+        return {"type": "string", "enum": list(self.choices)}
+
+
+_SIZE_UNITS = {"": 2**20, "b": 1, "k": 2**10, "kib": 2**10, "kb": 10**3, "m": 2**20,
+               "mib": 2**20, "mb": 10**6, "g": 2**30, "gib": 2**30, "gb": 10**9,
+               "t": 2**40, "tib": 2**40, "tb": 10**12}
+SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)? ?([KkMmGgTt]([Ii]?[Bb])?|[Bb])?$"
+
+
+class Size(FieldType):
+    """A memory size: an integer (MiB) or a string with a unit; checked value is in bytes."""
+
+    def check(self, node, path, ctx):
+        if _is_tag(node, "int"):
+            value = int(node.value) * 2**20
+        elif _is_tag(node, "str") and re.match(SIZE_PATTERN, node.value.strip()):
+            text = node.value.strip().replace(" ", "")
+            number = re.match(r"[0-9.]+", text).group(0)
+            value = int(float(number) * _SIZE_UNITS[text[len(number):].lower()])
+        else:
+            return ctx.error(node, path, f"expected a size such as 512MiB, 4GiB or 4G (or an "
+                             f"integer number of MiB), got {_describe(node)}")
+        if value < 2**20:
+            return ctx.error(node, path, "size is below 1 MiB; did you forget the unit?")
+        return value
+
+    def schema(self):
+        return {"anyOf": [{"type": "integer", "minimum": 1},
+                          {"type": "string", "pattern": SIZE_PATTERN}],
+                "description": "integer MiB, or a string with a unit: 512MiB, 4GiB, 4G"}
+
+
+DURATION_PATTERN = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+
+
+class Duration(FieldType):
+    """A duration: integer seconds or a string like 30s, 2m, 1h, 1m30s; value in seconds."""
+
+    def check(self, node, path, ctx):
+        if _is_tag(node, "int"):
+            value = int(node.value)
+        elif _is_tag(node, "str") and node.value and re.match(DURATION_PATTERN, node.value):
+            factors = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+            value = sum(int(n) * factors[u] for n, u in re.findall(r"([0-9]+)([dhms])", node.value))
+        else:
+            return ctx.error(node, path, "expected a duration such as 30s, 2m or 1h (or an "
+                             f"integer number of seconds), got {_describe(node)}")
+        if value < 1:
+            return ctx.error(node, path, "duration must be at least 1 second")
+        return value
+
+    def schema(self):
+        return {"anyOf": [{"type": "integer", "minimum": 1},
+                          {"type": "string", "pattern": DURATION_PATTERN, "minLength": 2}],
+                "description": "integer seconds, or 30s, 2m, 1h"}
+
+
+class IPAddress(FieldType):
+    def check(self, node, path, ctx):
+        if not _is_tag(node, "str"):
+            return ctx.error(node, path, f"expected an IPv4 or IPv6 address, got {_describe(node)}")
+        try:
+            address = ipaddress.ip_address(node.value)
+        except ValueError:
+            hint = " (write the address without a prefix length)" if "/" in node.value else ""
+            return ctx.error(node, path, f"{node.value!r} is not an IPv4 or IPv6 address{hint}")
+        if address.version == 6 and address.scope_id:
+            return ctx.error(node, path, "a scoped IPv6 address ('%...') is not supported")
+        return address
+
+    def schema(self):
+        return {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+                "pattern": r"^[0-9A-Fa-f:.]+$"}
+
+
+class Network(FieldType):
+    def check(self, node, path, ctx):
+        if not _is_tag(node, "str") or "/" not in node.value:
+            return ctx.error(node, path, "expected a network in CIDR form such as 10.0.0.0/24 "
+                             f"or fd00::/64, got {_describe(node)}")
+        try:
+            return ipaddress.ip_network(node.value, strict=True)
+        except ValueError as exc:
+            try:
+                fixed = ipaddress.ip_network(node.value, strict=False)
+            except ValueError:
+                return ctx.error(node, path, f"{node.value!r} is not a valid network: {exc}")
+            return ctx.error(node, path, f"{node.value!r} has host bits set; did you mean {fixed}?")
+
+    def schema(self):
+        return {"type": "string", "pattern": r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$"}
+
+
+@dataclass
+class Seq(FieldType):
+    item: FieldType
+    min_items: int = 0
+
+    def check(self, node, path, ctx):
+        if not isinstance(node, SequenceNode):
+            return ctx.error(node, path, f"expected a list, got {_describe(node)}")
+        if len(node.value) < self.min_items:
+            return ctx.error(node, path, f"needs at least {self.min_items} entr"
+                             f"{'y' if self.min_items == 1 else 'ies'}")
+        out = []
+        for index, item in enumerate(node.value):
+            item_path = f"{path}[{index}]"
+            ctx.positions[item_path] = position(item)
+            out.append(self.item.check(item, item_path, ctx))
+        return out
+
+    def schema(self):
+        out = {"type": "array", "items": self.item.schema()}
+        if self.min_items:
+            out["minItems"] = self.min_items
+        return out
+
+
+@dataclass
+class Prop:
+    """One key of a Struct: its type, whether it is required, its static default, its meaning."""
+
+    type: FieldType
+    doc: str
+    required: bool = False
+    default: Any = None
+
+
+@dataclass
+class Struct(FieldType):
+    props: dict[str, Prop]
+    doc: str = ""
+
+    def check(self, node, path, ctx):
+        if not isinstance(node, MappingNode):
+            return ctx.error(node, path or "(top level)", f"expected a mapping, got {_describe(node)}")
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            key_path = f"{path}.{key}" if path else key
+            ctx.positions[key_path] = position(key_node)
+            prop = self.props.get(key)
+            if prop is None:
+                hint = _did_you_mean(key, self.props) or \
+                    f"; known keys here: {', '.join(self.props)}"
+                ctx.error(key_node, key_path, f"unknown key '{key}'{hint}")
+                continue
+            out[key] = prop.type.check(value_node, key_path, ctx)
+        for key, prop in self.props.items():
+            if key not in out and prop.required:
+                ctx.error(node, f"{path}.{key}" if path else key,
+                          f"missing required key '{key}' ({prop.doc})")
+            elif key not in out:
+                out[key] = prop.type.defaults() if isinstance(prop.type, Struct) else prop.default
+        return out
+
+    def defaults(self) -> dict:
+        """Return the value of an absent, optional mapping: every static default applied."""
+        return {key: prop.type.defaults() if isinstance(prop.type, Struct) else prop.default
+                for key, prop in self.props.items()}
+
+    def schema(self):
+        props = {}
+        for key, prop in self.props.items():
+            entry = dict(prop.type.schema())
+            entry["description"] = prop.doc
+            if prop.default is not None and not isinstance(prop.default, (dict, list)):
+                entry["default"] = prop.default
+            props[key] = entry
+        out = {"type": "object", "properties": props, "additionalProperties": False}
+        required = [k for k, p in self.props.items() if p.required]
+        if required:
+            out["required"] = required
+        if self.doc:
+            out["description"] = self.doc
+        return out
+
+
+@dataclass
+class MapOf(FieldType):
+    """A mapping from names (checked by `key`) to values of one type."""
+
+    key: Str
+    value: FieldType
+    min_items: int = 0
+
+    def check(self, node, path, ctx):
+        if not isinstance(node, MappingNode):
+            return ctx.error(node, path, f"expected a mapping of names, got {_describe(node)}")
+        if len(node.value) < self.min_items:
+            return ctx.error(node, path, f"needs at least {self.min_items} entry")
+        out = {}
+        for key_node, value_node in node.value:
+            key_path = f"{path}.{key_node.value}"
+            ctx.positions[key_path] = position(key_node)
+            key = self.key.check(key_node, key_path, ctx)
+            value = self.value.check(value_node, key_path, ctx)
+            if key is not INVALID:
+                out[key] = value
+        return out
+
+    def schema(self):
+        out = {"type": "object", "propertyNames": self.key.schema(),
+               "additionalProperties": self.value.schema()}
+        if self.min_items:
+            out["minProperties"] = self.min_items
+        return out
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _threshold(max_default: int, min_default: int) -> Struct:
+    return Struct({
+        "max_threshold": Prop(Int(1, 100), "percent; above it for min_timeout triggers a "
+                              "rebalance", default=max_default),
+        "min_threshold": Prop(Int(0, 99), "percent; a rebalance settles below it; must be "
+                              "below max_threshold", default=min_default),
+        "min_timeout": Prop(Duration(), "how long a threshold must be crossed (seconds)",
+                            default=30),
+    })
+
+
+def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = False) -> Str:
+    return Str(pattern, what, example, numbers_ok)
+
+
+UNIT_CONFIG = Struct({
+    "format_version": Prop(Int(1, 1), "format of this file; only 1 exists", default=1),
+    "device_id": Prop(DnsLabel(), "shared by every node of the device", required=True),
+    "release": Prop(_safe("a release string (letters, digits, '.', '_', '+', '~', '-'; at most "
+                          "64)", "2026.11.0", SAFE_VERSION, numbers_ok=True),
+                    "one release stamped into every node image; derived from git when absent"),
+    "cluster": Prop(Struct({
+        "id": Prop(DnsLabel(), "cluster ID shared by all nodes; default: device_id"),
+        "discovery": Prop(Enum(("static", "mdns")), "how nodes find each other",
+                          default="static"),
+    }, "cluster membership"), "cluster membership", default={}),
+    "yocto": Prop(Struct({
+        "release": Prop(Enum(YOCTO_RELEASES), "Yocto series codename", default="scarthgap"),
+        "machine": Prop(_safe("a MACHINE name (lower-case letters, digits, '-', '_', '.')",
+                              "genericx86-64", MACHINE_NAME),
+                        "MACHINE for nodes that do not name one", default="genericx86-64"),
+        "distro": Prop(_safe("a DISTRO name", "poky", MACHINE_NAME),
+                       "DISTRO; default: poky, or aos-core when aos.enabled"),
+    }, "build settings"), "build settings", default={}),
+    "aos": Prop(Struct({
+        "enabled": Prop(Bool(), "add meta-aos and set its AOS_* variables per node",
+                        default=True),
+        "version": Prop(_safe("a git ref (tag, branch or commit)", "v9.1.1", GIT_REF),
+                        "meta-aos revision the kas files pin"),
+        "unit_model": Prop(_safe("a unit model name", "acme-ecu"),
+                           "AOS_UNIT_MODEL; default: device_id"),
+        "unit_version": Prop(_safe("a version string", "1.0", SAFE_VERSION, numbers_ok=True),
+                             "AOS_UNIT_VERSION", default="1.0"),
+    }, "AosEdge (meta-aos) integration"), "AosEdge (meta-aos) integration", default={}),
+    "network": Prop(Struct({
+        "interfaces": Prop(Seq(Struct({
+            "name": Prop(DnsLabel(), "logical name, unique", required=True),
+            "device": Prop(_safe("a kernel interface name or glob (at most 15 characters of "
+                                 "letters, digits, '_', '.', ':', '-', '*', '?')", "eth0",
+                                 IFACE_DEVICE), "kernel interface name or glob",
+                           required=True),
+            "subnet": Prop(Network(), "IPv4 or IPv6 network, e.g. 10.0.0.0/24", required=True),
+            "addressing": Prop(Enum(("static", "dhcp")), "static addresses or DHCP",
+                               default="static"),
+            "gateway": Prop(IPAddress(), "gateway; must lie in subnet"),
+            "mtu": Prop(Int(576, 9216), "MTU, 576-9216"),
+        }), min_items=1), "internal interfaces; the first is the cluster interface",
+            required=True),
+    }, "internal network"), "internal network", required=True),
+    "time_sync": Prop(Struct({
+        "protocol": Prop(Enum(("ntp", "ptp")), "NTP (chrony) or PTP (linuxptp)",
+                         default="ntp"),
+        "server": Prop(DnsLabel(), "node id of the node serving time; default: the main node"),
+    }, "time synchronisation"), "time synchronisation", default={}),
+    "roles": Prop(MapOf(DnsLabel(), Struct({
+        "main": Prop(Bool(), "nodes of this role are the Aos main node", default=False),
+        "capabilities": Prop(Struct({
+            "cpu_cores": Prop(Int(1, 4096), "CPU cores"),
+            "memory": Prop(Size(), "RAM"),
+            "gpu": Prop(Bool(), "has a GPU", default=False),
+            "accelerators": Prop(Seq(_safe("an accelerator name", "npu")), "e.g. [npu, dsp]",
+                                 default=[]),
+            "realtime": Prop(Bool(), "real-time node", default=False),
+        }), "capabilities", default={}),
+        "kernel": Prop(_safe("a recipe name", "linux-yocto-rt", RECIPE_NAME),
+                       "PREFERRED_PROVIDER_virtual/kernel for this role"),
+        "packages": Prop(Seq(_safe("a recipe or package name", "htop", RECIPE_NAME)),
+                         "extra packages in this role's images", default=[]),
+        "labels": Prop(Seq(_safe("a label", "gpu")), "service placement labels", default=[]),
+        "priority": Prop(Int(0, 1_000_000), "placement priority, higher first", default=0),
+    }), min_items=1), "per-role capability definitions", required=True),
+    "nodes": Prop(Seq(Struct({
+        "index": Prop(Int(0, 65535), "node index, unique", required=True),
+        "id": Prop(DnsLabel(), "node ID, unique; default: node<index>"),
+        "hostname": Prop(DnsLabel(), "hostname, unique", required=True),
+        "address": Prop(IPAddress(), "address on the cluster interface"),
+        "addresses": Prop(MapOf(DnsLabel(), IPAddress()), "addresses on the other static "
+                          "interfaces", default={}),
+        "role": Prop(DnsLabel(), "role name; a key of roles", required=True),
+        "machine": Prop(_safe("a MACHINE name", "genericarm64", MACHINE_NAME),
+                        "MACHINE; default: yocto.machine"),
+        "storage": Prop(Enum(("sd", "emmc", "nvme", "usb")), "medium the image is flashed to",
+                        default="sd"),
+    }), min_items=1), "the nodes of the device", required=True),
+    "rebalance": Prop(Struct({
+        "enabled": Prop(Bool(), "Dynamic Rebalance on or off", default=True),
+        "policy": Prop(Struct({
+            "cpu": Prop(_threshold(80, 60), "CPU load thresholds", default={}),
+            "ram": Prop(_threshold(85, 70), "RAM load thresholds", default={}),
+        }), "load thresholds that trigger rebalancing", default={}),
+    }), "Dynamic Rebalance", default={}),
+}, "aos-multinode Unit Config (format 1)")
+
+
+def json_schema() -> dict:
+    """Return the JSON Schema (draft 2020-12) of the Unit Config."""
+    out = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+           "$id": "https://aos-multinode.invalid/unit-config-1.schema.json",
+           "title": "aos-multinode Unit Config"}
+    out.update(UNIT_CONFIG.schema())
+    return out
+
+
+def check_document(root: Node, ctx: Context) -> Any:
+    """Check the whole document structurally; return nested dicts with static defaults."""
+    ctx.positions[""] = position(root)
+    return UNIT_CONFIG.check(root, "", ctx)
+
+
