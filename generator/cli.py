@@ -93,6 +93,64 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
+@cli.command()
+@click.argument("unit_config", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=".",
+              show_default=True, help="Directory that receives meta-aos-multinode/ and kas/.")
+@click.option("--release", help="Release stamped into every node image (overrides the Unit "
+              "Config's `release` and git).")
+@click.option("--dry-run", is_flag=True, help="Print what would happen to each file; write "
+              "nothing.")
+@click.option("--check", is_flag=True, help="Exit 1 and list the files when the output is "
+              "out of date (for CI); write nothing.")
+@click.option("--force", is_flag=True, help="Replace files aos-multinode did not generate or "
+              "that were edited since.")
+def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool, check: bool,
+             force: bool) -> None:
+    """Generate the meta-aos-multinode layer and the kas files from UNIT_CONFIG.
+
+    Writes OUTPUT/meta-aos-multinode/ (the BitBake layer with a local.conf fragment, a
+    multiconfig and a config recipe per node) and OUTPUT/kas/ (one kas file per node).
+    Unchanged input rewrites nothing; a failed or interrupted run leaves the previous output.
+
+    \b
+    Examples:
+      aos-multinode generate unit-config.yaml -o build-config
+      aos-multinode generate unit-config.yaml --dry-run
+      aos-multinode generate unit-config.yaml --check   # in CI: fails when stale
+    """
+    from pathlib import Path
+
+    from aos_multinode.generate import generate_files
+    from aos_multinode.write import classify, write_tree
+
+    loaded = load_unit_config(unit_config)
+    for finding in loaded.warnings:
+        click.echo(finding.format(), err=True)
+    resolved, files = generate_files(loaded.config, release)
+    if resolved.dirty:
+        click.echo(f"warning: the git tree is dirty; release is {resolved.value}", err=True)
+    target = Path(out_dir)
+    if dry_run or check:
+        statuses = [s for s in classify(target, files, force)]
+        stale = [s for s in statuses if s.status != "identical"]
+        for status in (statuses if dry_run else stale):
+            click.echo(f"{status.status:9} {status.relpath}"
+                       + (f"  ({status.reason})" if status.reason else ""))
+        if check and stale:
+            click.echo(f"{len(stale)} file(s) out of date; run: aos-multinode generate "
+                       f"{unit_config} -o {out_dir}", err=True)
+            sys.exit(1)
+        return
+    statuses = write_tree(target, files, force)
+    counts = {word: sum(1 for s in statuses if s.status == word)
+              for word in ("create", "update", "delete", "identical")}
+    for status in statuses:
+        if status.status != "identical":
+            click.echo(f"{status.status:9} {status.relpath}")
+    click.echo(", ".join(f"{n} {w}" for w, n in counts.items()) + f" (release {resolved.value})")
+
+
 def main() -> None:
     """Entry point: run the CLI; turn user errors into messages and exit code 2."""
     try:

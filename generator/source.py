@@ -6,6 +6,8 @@ no duplicate keys, bounded alias expansion and nesting. The values are checked i
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +36,23 @@ def position(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _fail(name: str, line: int, column: int, message: str) -> UnitConfigError:
-    return UnitConfigError([Finding(name, line, column, "", message)])
+def key_path(parent: str, key: str) -> str:
+    """Return the field path of `key` inside `parent`: `parent.key`, or `parent["odd key"]`
+    (JSON-quoted, so a path is always one printable line) when `key` is not a plain name."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        return f"{parent}.{key}" if parent else key
+    return f"{parent}[{json.dumps(key)}]"
+
+
+def show(text: str, limit: int = 40) -> str:
+    """Return `text` quoted for a message: one line, and cut short when it is long."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit - 3]!r}... ({len(text)} characters)"
+
+
+def _fail(name: str, line: int, column: int, message: str, path: str = "") -> UnitConfigError:
+    return UnitConfigError([Finding(name, line, column, path, message)])
 
 
 def read_source(path: Path | str, name: str | None = None) -> Source:
@@ -67,8 +84,8 @@ def parse_source(data: bytes, name: str) -> Source:
     text = _decode(data, name)
     if not text.strip() or all(line.lstrip().startswith("#") or not line.strip()
                                for line in text.splitlines()):
-        raise _fail(name, 1, 1, "file is empty; a Unit Config is a YAML mapping with at least "
-                    "device_id, network, roles and nodes (run `aos-multinode init` for a starter)")
+        raise _fail(name, 1, 1, "file is empty (or only comments); a Unit Config is a YAML mapping "
+                    "with at least the keys device_id, network, roles and nodes")
     documents = _compose_all(text, name)
     if len(documents) > 1:
         line, column = position(documents[1])
@@ -87,6 +104,8 @@ def parse_source(data: bytes, name: str) -> Source:
 def _decode(data: bytes, name: str) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _fail(name, 1, 1, "file is UTF-16 encoded; save it as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -116,12 +135,7 @@ def _compose_all(text: str, name: str) -> list[Node]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        if mark and _char_at(text, mark.line, mark.column) == "\t" or "'\\t'" in problem:
-            problem = _TAB_HINT
-        elif exc.context:
-            problem = f"{exc.context}: {problem}"
-        raise _fail(name, line, column, f"invalid YAML: {problem}") from None
+        raise _fail(name, line, column, f"invalid YAML: {_yaml_problem(exc, text)}") from None
     except yaml.YAMLError as exc:
         raise _fail(name, 1, 1, f"invalid YAML: {exc}") from None
     except RecursionError:
@@ -131,85 +145,152 @@ def _compose_all(text: str, name: str) -> list[Node]:
     return documents
 
 
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """Return what a YAML syntax error means for the user, with a hint how to fix it."""
+    mark, start = exc.problem_mark, exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    char = _char_at(text, mark.line, mark.column) if mark else ""
+    if char == "\t" or "'\\t'" in problem:
+        return _TAB_HINT
+    opened = f" (it starts on line {start.line + 1})" if start and mark and \
+        start.line != mark.line else ""
+    if "maximum nesting depth" in problem:
+        return f"nesting is too deep (more than {MAX_DEPTH} levels)"
+    if "quoted scalar" in (exc.context or ""):
+        return f"a quoted value is not closed{opened}; add the closing quote"
+    if "flow sequence" in (exc.context or "") or "flow mapping" in (exc.context or ""):
+        bracket = "[ ... ]" if "sequence" in exc.context else "{ ... }"
+        return f"{problem} in a {bracket} list{opened}; close it or add the missing comma"
+    if "cannot start any token" in problem and char:
+        return f"{char!r} cannot start a value; put the value in quotes"
+    if "mapping values are not allowed" in problem:
+        return ("unexpected ':'; quote a value that contains ': ', or check the indentation "
+                "of this line")
+    if "did not find expected" in problem:
+        return f"{problem}; check the indentation of this line and the one before"
+    return f"{exc.context}: {problem}" if exc.context else problem
+
+
 def _char_at(text: str, line: int, column: int) -> str:
     lines = text.splitlines()
     return lines[line][column:column + 1] if line < len(lines) else ""
 
 
 def _kind(node: Node | None) -> str:
-    if node is None:
+    if node is None or isinstance(node, ScalarNode) and node.tag.endswith(":null"):
         return "empty"
     if isinstance(node, SequenceNode):
         return "a list"
     if isinstance(node, ScalarNode):
-        return f"a single value ({node.value!r})"
+        return f"a single value ({show(node.value)})"
     return "a mapping"
 
 
 def _check_graph(root: Node, name: str) -> None:
-    """Reject duplicate keys, non-string keys, recursive aliases, too deep or too large trees."""
+    """Reject duplicate keys, non-string keys, recursive aliases, too deep or too large trees.
+
+    Key problems are collected and reported together; the limits stop at the first hit."""
     sizes: dict[int, int] = {}
     in_progress: set[int] = set()
+    findings: list[Finding] = []
 
-    def visit(node: Node, depth: int) -> int:
+    def visit(node: Node, depth: int, path: str) -> int:
         key = id(node)
         if key in sizes:
             return sizes[key]
         line, column = position(node)
         if key in in_progress:
-            raise _fail(name, line, column, "recursive alias: an anchor refers to itself")
+            raise _fail(name, line, column, "recursive alias: an anchor refers to itself "
+                        "(an '*alias' inside the value its '&anchor' names)", path)
         if depth > MAX_DEPTH:
-            raise _fail(name, line, column, f"nesting is too deep (more than {MAX_DEPTH} levels)")
+            raise _fail(name, line, column, f"nesting is too deep (more than {MAX_DEPTH} "
+                        "levels); a Unit Config needs only a few", path)
         in_progress.add(key)
         total = 1
         if isinstance(node, MappingNode):
-            _check_keys(node, name)
+            findings.extend(_key_findings(node, name, path))
             for key_node, value_node in node.value:
-                total += visit(key_node, depth + 1) + visit(value_node, depth + 1)
+                child = key_path(path, key_node.value) if isinstance(key_node, ScalarNode) \
+                    else path
+                total += visit(key_node, depth + 1, child) + visit(value_node, depth + 1, child)
         elif isinstance(node, SequenceNode):
-            for item in node.value:
-                total += visit(item, depth + 1)
+            for index, item in enumerate(node.value):
+                total += visit(item, depth + 1, f"{path}[{index}]")
         in_progress.discard(key)
         if total > MAX_EXPANDED_NODES:
             raise _fail(name, line, column, "aliases expand to more than "
                         f"{MAX_EXPANDED_NODES} values; a Unit Config never needs that many "
-                        "(is this a 'billion laughs' file?)")
+                        "(is this a 'billion laughs' file?)", path)
         sizes[key] = total
         return total
 
-    visit(root, 0)
-    _flatten_merges(root, set())
+    visit(root, 0, "")
+    if findings:
+        raise UnitConfigError(findings)
+    _flatten_merges(root, set(), name)
 
 
-def _check_keys(node: MappingNode, name: str) -> None:
+_KEY_KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean (true/false)",
+              "timestamp": "a date"}
+
+
+def _key_findings(node: MappingNode, name: str, path: str) -> list[Finding]:
+    """Return a finding for every key of `node` that is not a plain, unique name."""
+    findings = []
     seen: dict[str, Node] = {}
     for key_node, _ in node.value:
         line, column = position(key_node)
         if not isinstance(key_node, ScalarNode):
-            raise _fail(name, line, column, "a key must be a plain name, not a list or mapping")
+            findings.append(Finding(name, line, column, path, "a key must be a plain name, "
+                                    "not a list or mapping (is a '?' or a bracket misplaced?)"))
+            continue
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        if key_node.value in seen:
+        kind = key_node.tag.rsplit(":", 1)[-1]
+        here = key_path(path, key_node.value)
+        if kind == "null":
+            findings.append(Finding(name, line, column, path, f"key {key_node.value!r} is empty "
+                                    "(null); write a name before the ':'"))
+        elif kind != "str":
+            what = _KEY_KINDS.get(kind, f"a value tagged {key_node.tag}")
+            findings.append(Finding(name, line, column, here, f"key {show(key_node.value)} is read "
+                                    f"by YAML as {what}, not a name; quote it: "
+                                    f"'{key_node.value}':"))
+        elif key_node.value in seen:
             first, _ = position(seen[key_node.value])
-            raise _fail(name, line, column, f"duplicate key '{key_node.value}' (first defined "
-                        f"on line {first}); remove one of them")
-        seen[key_node.value] = key_node
+            findings.append(Finding(name, line, column, here, f"duplicate key "
+                                    f"'{key_node.value}' (first defined on line {first}); "
+                                    "remove one of them"))
+        else:
+            seen[key_node.value] = key_node
+    return findings
 
 
-def _flatten_merges(node: Node, done: set[int]) -> None:
+def _flatten_merges(node: Node, done: set[int], name: str) -> None:
     """Apply YAML merge keys (`<<: *defaults`) in place; a key of the mapping itself wins."""
     if id(node) in done:
         return
     done.add(id(node))
     if isinstance(node, MappingNode):
         if any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
-            yaml.SafeLoader.flatten_mapping(yaml.SafeLoader(""), node)
+            try:
+                yaml.SafeLoader.flatten_mapping(yaml.SafeLoader(""), node)
+            except yaml.MarkedYAMLError as exc:
+                line, column = position_of_mark(exc.problem_mark)
+                raise _fail(name, line, column, "a merge key '<<' takes a mapping or a list of "
+                            "mappings, e.g. '<<: *defaults' where '&defaults' names a "
+                            "mapping") from None
             last: dict[str, tuple[Node, Node]] = {}
             for key_node, value_node in node.value:
                 last[key_node.value] = (key_node, value_node)
             node.value = list(last.values())
         for _, value_node in node.value:
-            _flatten_merges(value_node, done)
+            _flatten_merges(value_node, done, name)
     elif isinstance(node, SequenceNode):
         for item in node.value:
-            _flatten_merges(item, done)
+            _flatten_merges(item, done, name)
+
+
+def position_of_mark(mark) -> tuple[int, int]:
+    """Return the 1-based (line, column) of a PyYAML mark, (1, 1) when there is none."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)

@@ -17,7 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aos_multinode.errors import Finding
-from aos_multinode.source import position
+from aos_multinode.source import key_path, position, show
 
 INVALID = object()
 
@@ -30,8 +30,33 @@ SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 SAFE_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$"
 RECIPE_NAME = r"^[a-z0-9][a-z0-9.+-]{0,99}$"
 MACHINE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-GIT_REF = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"
+# git check-ref-format: no '..', no '//', no '/.' and no trailing '/', '.' or '.lock'.
+GIT_REF = r"^(?!.*(\.\.|//|/\.|\.lock$|[/.]$))[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"
 IFACE_DEVICE = r"^[A-Za-z0-9_*?][A-Za-z0-9_.:*?-]{0,14}$"
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"({_H16}:{_H16}|{_IPV4})"
+# RFC 3986 IPv6address; the form Python's ipaddress accepts, without a '%scope'.
+_IPV6 = "(" + "|".join([
+    rf"({_H16}:){{6}}{_LS32}",
+    rf"::({_H16}:){{5}}{_LS32}",
+    rf"({_H16})?::({_H16}:){{4}}{_LS32}",
+    rf"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}",
+    rf"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+    rf"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+    rf"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+    rf"(({_H16}:){{0,5}}{_H16})?::{_H16}",
+    rf"(({_H16}:){{0,6}}{_H16})?::",
+]) + ")"
+IPV4_PATTERN = rf"^{_IPV4}$"
+IPV6_PATTERN = rf"^{_IPV6}$"
+IPV4_NETWORK_PATTERN = rf"^{_IPV4}/(3[0-2]|[12]?[0-9])$"
+IPV6_NETWORK_PATTERN = rf"^{_IPV6}/(12[0-8]|1[01][0-9]|[1-9]?[0-9])$"
+
+MAX_SIZE = 2**50  # 1 PiB: more than any node's RAM, small enough to catch a typo
+MAX_DURATION = 365 * 86400
 
 
 class Context:
@@ -74,15 +99,51 @@ def _describe(node: Node) -> str:
     tag = node.tag.rsplit(":", 1)[-1]
     names = {"str": "text", "int": "an integer", "float": "a number", "bool": "a boolean",
              "null": "nothing (null)", "timestamp": "a date"}
-    return f"{names.get(tag, tag)} {node.value!r}" if tag != "null" else names["null"]
+    if tag == "null":
+        return names["null"]
+    if tag in names and node.tag.startswith("tag:yaml.org,2002:"):
+        return f"{names[tag]} {show(node.value)}"
+    short = "!!" + tag if node.tag.startswith("tag:yaml.org,2002:") else node.tag
+    return f"a value tagged {short}"
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
-def _construct(node: ScalarNode) -> Any:
-    """Return the Python value YAML gives a scalar (int, bool, ...)."""
-    return _CONSTRUCTOR.construct_object(node)
+def _int(node: ScalarNode) -> Any:
+    """Return the integer YAML reads from an int-tagged scalar (`0x1F`, `1_000`, `1:30` too),
+    or INVALID when its text is no integer (an explicit `!!int abc`) or absurdly long."""
+    if len(node.value) > 40:
+        return INVALID
+    try:
+        return _CONSTRUCTOR.construct_yaml_int(node)
+    except (ValueError, TypeError):
+        return INVALID
+
+
+def _bool(node: ScalarNode) -> Any:
+    """Return the boolean YAML reads from a bool-tagged scalar, or INVALID (`!!bool maybe`)."""
+    return _CONSTRUCTOR.bool_values.get(node.value.lower(), INVALID)
+
+
+def _reject_reason(value: str, pattern: str) -> str:
+    """Say which part of `value` breaks `pattern`, so the user knows what to change."""
+    if not value:
+        return "it is empty"
+    if "\n" in value or "\r" in value:
+        return "it contains a line break"
+    bad = [ch for ch in dict.fromkeys(value) if not re.match(pattern, f"a{ch}a")]
+    if bad:
+        names = ", ".join("space" if ch == " " else repr(ch) for ch in bad[:6])
+        return f"{names} {'is' if len(bad) == 1 else 'are'} not allowed"
+    if not re.match(pattern, value[0] + "a"):
+        return f"it must not start with {value[0]!r}"
+    if not re.match(pattern, "a" + value[-1]):
+        return f"it must not end with {value[-1]!r}"
+    longest = max((n for n in range(1, 257) if re.match(pattern, "a" * n)), default=0)
+    if len(value) > longest:
+        return f"it is {len(value)} characters long; at most {longest} are allowed"
+    return "check its form"
 
 
 def _is_tag(node: Node, *tags: str) -> bool:
@@ -118,13 +179,16 @@ class Str(FieldType):
                                                               "float", "timestamp") else ""
             return ctx.error(node, path, f"expected {self.what}, got {_describe(node)}{hint}")
         if not re.match(self.pattern, value):
-            return ctx.error(node, path, f"{value!r} is not {self.what} (e.g. {self.example!r})")
+            reason = _reject_reason(value, self.pattern)
+            return ctx.error(node, path, f"{show(value)} is not {self.what}: {reason} "
+                             f"(e.g. {self.example!r})")
         return value
 
     def schema(self):
         text = {"type": "string", "pattern": self.pattern}
         if self.numbers_ok:
-            return {"anyOf": [text, {"type": "number"}], "description": self.what}
+            return {"anyOf": [text, {"type": "number", "minimum": 0}],
+                    "description": self.what}
         return {**text, "description": self.what}
 
 
@@ -137,7 +201,7 @@ class DnsLabel(Str):
         value = super().check(node, path, ctx)
         if value is INVALID and _is_tag(node, "str") and re.match(DNS_LABEL, node.value.lower()):
             ctx.findings[-1] = Finding(ctx.file, *position(node), path,
-                                       f"{node.value!r} has upper-case letters; use "
+                                       f"{show(node.value)} has upper-case letters; use "
                                        f"{node.value.lower()!r}")
         return value
 
@@ -150,11 +214,17 @@ class Int(FieldType):
     def check(self, node, path, ctx):
         if not _is_tag(node, "int"):
             return ctx.error(node, path, f"expected an integer, got {_describe(node)}")
-        value = _construct(node)
+        value = _int(node)
+        if value is INVALID:
+            return ctx.error(node, path, f"{show(node.value)} is not an integer that can be used "
+                             f"here; use {self._range()}")
         if self.minimum is not None and value < self.minimum or \
            self.maximum is not None and value > self.maximum:
-            return ctx.error(node, path, f"{value} is out of range; use {self._range()}")
+            return ctx.error(node, path, self.out_of_range(value))
         return value
+
+    def out_of_range(self, value: int) -> str:
+        return f"{value} is out of range; use {self._range()}"
 
     def _range(self):
         if self.maximum is None:
@@ -170,11 +240,21 @@ class Int(FieldType):
         return out
 
 
+class FormatVersion(Int):
+    def __init__(self):
+        super().__init__(1, 1)
+
+    def out_of_range(self, value):
+        return (f"format_version {value} is not supported: this aos-multinode reads format 1 "
+                "only; write format_version: 1 (or leave it out)")
+
+
 class Bool(FieldType):
     def check(self, node, path, ctx):
-        if not _is_tag(node, "bool"):
+        value = _bool(node) if _is_tag(node, "bool") else INVALID
+        if value is INVALID:
             return ctx.error(node, path, f"expected true or false, got {_describe(node)}")
-        return _construct(node)
+        return value
 
     def schema(self):
         return {"type": "boolean"}
@@ -187,9 +267,9 @@ class Enum(FieldType):
     def check(self, node, path, ctx):
         if _is_tag(node, "str") and node.value in self.choices:
             return node.value
-        got = node.value if isinstance(node, ScalarNode) else _describe(node)
-        hint = _did_you_mean(str(got), self.choices)
-        return ctx.error(node, path, f"{got!r} is not one of {', '.join(self.choices)}{hint}")
+        got = show(node.value) if isinstance(node, ScalarNode) else _describe(node)
+        hint = _did_you_mean(node.value, self.choices) if isinstance(node, ScalarNode) else ""
+        return ctx.error(node, path, f"{got} is not one of {', '.join(self.choices)}{hint}")
 
     def schema(self):
         return {"type": "string", "enum": list(self.choices)}
@@ -205,21 +285,28 @@ class Size(FieldType):
     """A memory size: an integer (MiB) or a string with a unit; checked value is in bytes."""
 
     def check(self, node, path, ctx):
+        value = INVALID
         if _is_tag(node, "int"):
-            value = int(node.value) * 2**20
-        elif _is_tag(node, "str") and re.match(SIZE_PATTERN, node.value.strip()):
+            mib = _int(node)
+            value = mib * 2**20 if mib is not INVALID else INVALID
+        elif _is_tag(node, "str") and re.match(SIZE_PATTERN, node.value.strip()) and \
+                len(node.value) <= 32:
             text = node.value.strip().replace(" ", "")
             number = re.match(r"[0-9.]+", text).group(0)
             value = int(float(number) * _SIZE_UNITS[text[len(number):].lower()])
-        else:
+        if value is INVALID:
             return ctx.error(node, path, f"expected a size such as 512MiB, 4GiB or 4G (or an "
                              f"integer number of MiB), got {_describe(node)}")
         if value < 2**20:
-            return ctx.error(node, path, "size is below 1 MiB; did you forget the unit?")
+            return ctx.error(node, path, f"{show(node.value)} is less than 1 MiB; give at least 1 MiB, "
+                             "e.g. 512MiB or 4GiB (a bare number counts MiB)")
+        if value > MAX_SIZE:
+            return ctx.error(node, path, f"{show(node.value)} is more than 1 PiB; check the number "
+                             "and the unit")
         return value
 
     def schema(self):
-        return {"anyOf": [{"type": "integer", "minimum": 1},
+        return {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SIZE // 2**20},
                           {"type": "string", "pattern": SIZE_PATTERN}],
                 "description": "integer MiB, or a string with a unit: 512MiB, 4GiB, 4G"}
 
@@ -231,20 +318,26 @@ class Duration(FieldType):
     """A duration: integer seconds or a string like 30s, 2m, 1h, 1m30s; value in seconds."""
 
     def check(self, node, path, ctx):
+        value = INVALID
         if _is_tag(node, "int"):
-            value = int(node.value)
-        elif _is_tag(node, "str") and node.value and re.match(DURATION_PATTERN, node.value):
+            value = _int(node)
+        elif _is_tag(node, "str") and node.value and re.match(DURATION_PATTERN, node.value) \
+                and len(node.value) <= 32:
             factors = {"d": 86400, "h": 3600, "m": 60, "s": 1}
             value = sum(int(n) * factors[u] for n, u in re.findall(r"([0-9]+)([dhms])", node.value))
-        else:
-            return ctx.error(node, path, "expected a duration such as 30s, 2m or 1h (or an "
-                             f"integer number of seconds), got {_describe(node)}")
+        if value is INVALID:
+            return ctx.error(node, path, "expected a duration such as 30s, 2m, 1h or 1m30s (or "
+                             f"an integer number of seconds), got {_describe(node)}")
         if value < 1:
-            return ctx.error(node, path, "duration must be at least 1 second")
+            return ctx.error(node, path, f"{show(node.value)} is too short; a duration is at least "
+                             "1 second")
+        if value > MAX_DURATION:
+            return ctx.error(node, path, f"{show(node.value)} is longer than a year; check the number "
+                             "and the unit")
         return value
 
     def schema(self):
-        return {"anyOf": [{"type": "integer", "minimum": 1},
+        return {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_DURATION},
                           {"type": "string", "pattern": DURATION_PATTERN, "minLength": 2}],
                 "description": "integer seconds, or 30s, 2m, 1h"}
 
@@ -257,14 +350,15 @@ class IPAddress(FieldType):
             address = ipaddress.ip_address(node.value)
         except ValueError:
             hint = " (write the address without a prefix length)" if "/" in node.value else ""
-            return ctx.error(node, path, f"{node.value!r} is not an IPv4 or IPv6 address{hint}")
+            return ctx.error(node, path, f"{show(node.value)} is not an IPv4 or IPv6 address"
+                             f"{hint}")
         if address.version == 6 and address.scope_id:
             return ctx.error(node, path, "a scoped IPv6 address ('%...') is not supported")
         return address
 
     def schema(self):
-        return {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
-                "pattern": r"^[0-9A-Fa-f:.]+$"}
+        return {"type": "string", "anyOf": [{"format": "ipv4", "pattern": IPV4_PATTERN},
+                                            {"format": "ipv6", "pattern": IPV6_PATTERN}]}
 
 
 class Network(FieldType):
@@ -273,16 +367,23 @@ class Network(FieldType):
             return ctx.error(node, path, "expected a network in CIDR form such as 10.0.0.0/24 "
                              f"or fd00::/64, got {_describe(node)}")
         try:
-            return ipaddress.ip_network(node.value, strict=True)
+            network = ipaddress.ip_network(node.value, strict=True)
         except ValueError as exc:
             try:
                 fixed = ipaddress.ip_network(node.value, strict=False)
             except ValueError:
-                return ctx.error(node, path, f"{node.value!r} is not a valid network: {exc}")
-            return ctx.error(node, path, f"{node.value!r} has host bits set; did you mean {fixed}?")
+                return ctx.error(node, path, f"{show(node.value)} is not a network in CIDR "
+                                 "form such as 10.0.0.0/24 or fd00::/64")
+            return ctx.error(node, path, f"{show(node.value)} has host bits set; did you mean "
+                             f"{fixed}?")
+        if not re.search(r"/(0|[1-9][0-9]{0,2})$", node.value):
+            return ctx.error(node, path, f"{show(node.value)}: write the prefix length in CIDR "
+                             f"form: {network}")
+        return network
 
     def schema(self):
-        return {"type": "string", "pattern": r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$"}
+        return {"type": "string", "anyOf": [{"pattern": IPV4_NETWORK_PATTERN},
+                                            {"pattern": IPV6_NETWORK_PATTERN}]}
 
 
 @dataclass
@@ -292,7 +393,7 @@ class Seq(FieldType):
 
     def check(self, node, path, ctx):
         if not isinstance(node, SequenceNode):
-            return ctx.error(node, path, f"expected a list, got {_describe(node)}")
+            return ctx.error(node, path, f"expected a list, got {_describe(node)}{_empty(node)}")
         if len(node.value) < self.min_items:
             return ctx.error(node, path, f"needs at least {self.min_items} entr"
                              f"{'y' if self.min_items == 1 else 'ies'}")
@@ -327,19 +428,20 @@ class Struct(FieldType):
 
     def check(self, node, path, ctx):
         if not isinstance(node, MappingNode):
-            return ctx.error(node, path or "(top level)", f"expected a mapping, got {_describe(node)}")
+            return ctx.error(node, path or "(top level)",
+                             f"expected a mapping, got {_describe(node)}{_empty(node)}")
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = key_node.value
-            key_path = f"{path}.{key}" if path else key
-            ctx.positions[key_path] = position(key_node)
+            here = key_path(path, key)
+            ctx.positions[here] = position(key_node)
             prop = self.props.get(key)
             if prop is None:
                 hint = _did_you_mean(key, self.props) or \
                     f"; known keys here: {', '.join(self.props)}"
-                ctx.error(key_node, key_path, f"unknown key '{key}'{hint}")
+                ctx.error(key_node, here, f"unknown key {show(key)}{hint}")
                 continue
-            out[key] = prop.type.check(value_node, key_path, ctx)
+            out[key] = prop.type.check(value_node, here, ctx)
         for key, prop in self.props.items():
             if key not in out and prop.required:
                 ctx.error(node, f"{path}.{key}" if path else key,
@@ -380,15 +482,16 @@ class MapOf(FieldType):
 
     def check(self, node, path, ctx):
         if not isinstance(node, MappingNode):
-            return ctx.error(node, path, f"expected a mapping of names, got {_describe(node)}")
+            return ctx.error(node, path, f"expected a mapping of names, got {_describe(node)}"
+                             f"{_empty(node)}")
         if len(node.value) < self.min_items:
             return ctx.error(node, path, f"needs at least {self.min_items} entry")
         out = {}
         for key_node, value_node in node.value:
-            key_path = f"{path}.{key_node.value}"
-            ctx.positions[key_path] = position(key_node)
-            key = self.key.check(key_node, key_path, ctx)
-            value = self.value.check(value_node, key_path, ctx)
+            here = key_path(path, key_node.value)
+            ctx.positions[here] = position(key_node)
+            key = self.key.check(key_node, here, ctx)
+            value = self.value.check(value_node, here, ctx)
             if key is not INVALID:
                 out[key] = value
         return out
@@ -399,6 +502,11 @@ class MapOf(FieldType):
         if self.min_items:
             out["minProperties"] = self.min_items
         return out
+
+
+def _empty(node: Node) -> str:
+    """A hint for a key left without a value (`cluster:` and nothing below it)."""
+    return "; give it a value or remove the key" if _is_tag(node, "null") else ""
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -422,7 +530,7 @@ def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = 
 
 
 UNIT_CONFIG = Struct({
-    "format_version": Prop(Int(1, 1), "format of this file; only 1 exists", default=1),
+    "format_version": Prop(FormatVersion(), "format of this file; only 1 exists", default=1),
     "device_id": Prop(DnsLabel(), "shared by every node of the device", required=True),
     "release": Prop(_safe("a release string (letters, digits, '.', '_', '+', '~', '-'; at most "
                           "64)", "2026.11.0", SAFE_VERSION, numbers_ok=True),

@@ -1,0 +1,66 @@
+"""One release for every node: from the Unit Config, from --release, or from git."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from aos_multinode.errors import UserError
+from aos_multinode.model import UnitConfig
+from aos_multinode.spec import SAFE_VERSION
+
+
+class ReleaseError(UserError):
+    """The release cannot be determined or is not usable."""
+
+
+@dataclass(frozen=True)
+class Release:
+    value: str
+    source: str  # "unit-config", "option" or "git"
+    dirty: bool = False
+
+
+def sanitize(described: str) -> str:
+    """Make a `git describe` result usable in file names and BitBake values."""
+    return re.sub(r"[^A-Za-z0-9._+~-]", "-", described).lstrip("-._+~")[:64]
+
+
+def describe_repository(path: Path) -> tuple[str, bool]:
+    """Return (`git describe --tags --always --dirty`, dirty) for the repo holding `path`."""
+    import git  # GitPython; imported here so `validate` works without git installed
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise ReleaseError(f"{path}: release is not set and the Unit Config is not in a git "
+                           "repository; add `release: \"1.0.0\"` to the Unit Config or pass "
+                           "--release 1.0.0") from None
+    except git.GitCommandNotFound:
+        raise ReleaseError("release is not set and git is not installed; install git or pass "
+                           "--release") from None
+    try:
+        described = repo.git.describe("--tags", "--always", "--dirty")
+    except git.GitCommandError:
+        raise ReleaseError(f"{repo.working_tree_dir}: git cannot describe this repository (no "
+                           "commit yet?); commit the Unit Config or pass --release") from None
+    return described, described.endswith("-dirty")
+
+
+def resolve_release(config: UnitConfig, option: str | None = None) -> Release:
+    """Return the release every node image carries: --release wins, then the Unit Config's
+    `release`, then git describe of the repository holding the Unit Config."""
+    if option is not None:
+        if not re.match(SAFE_VERSION, option):
+            raise ReleaseError(f"--release {option!r}: use letters, digits, '.', '_', '+', '~' "
+                               "and '-' only (at most 64), e.g. --release 2026.11.0")
+        return Release(option, "option")
+    if config.release is not None:
+        return Release(config.release, "unit-config")
+    described, dirty = describe_repository(Path(config.source_file).resolve().parent)
+    value = sanitize(described)
+    if not value:
+        raise ReleaseError(f"git describe gave {described!r}, which is not usable as a "
+                           "release; pass --release")
+    return Release(value, "git", dirty)
