@@ -105,8 +105,10 @@ def schema() -> None:
               "out of date (for CI); write nothing.")
 @click.option("--force", is_flag=True, help="Replace files aos-multinode did not generate or "
               "that were edited since.")
+@click.option("--pins", "pins_file", type=click.Path(dir_okay=False),
+              help="Pins table (from `aos-multinode pin`) instead of the shipped one.")
 def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool, check: bool,
-             force: bool) -> None:
+             force: bool, pins_file: str | None) -> None:
     """Generate the meta-aos-multinode layer and the kas files from UNIT_CONFIG.
 
     Writes OUTPUT/meta-aos-multinode/ (the BitBake layer with a local.conf fragment, a
@@ -127,7 +129,7 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
         click.echo(finding.format(), err=True)
-    resolved, files = generate_files(loaded.config, release)
+    resolved, files = generate_files(loaded.config, out_dir, release, pins_file)
     if resolved.dirty:
         click.echo(f"warning: the git tree is dirty; release is {resolved.value}", err=True)
     target = Path(out_dir)
@@ -149,6 +151,52 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
         if status.status != "identical":
             click.echo(f"{status.status:9} {status.relpath}")
     click.echo(", ".join(f"{n} {w}" for w, n in counts.items()) + f" (release {resolved.value})")
+
+
+@cli.command()
+@click.option("--release", "releases", multiple=True,
+              type=click.Choice(["scarthgap", "wrynose"]),
+              help="Yocto release to refresh (repeatable; default: all in the table).")
+@click.option("--aos-version", "aos_versions", multiple=True,
+              help="meta-aos tag to resolve too (repeatable; default: the tags in the table).")
+@click.option("--source", "sources", multiple=True, metavar="NAME=URL",
+              help="Ask another URL for repository NAME (a mirror or a local repository).")
+@click.option("--pins", "pins_file", type=click.Path(dir_okay=False),
+              help="Table to start from (default: the one shipped with aos-multinode).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
+              show_default=True, help="Where to write the refreshed table ('-': stdout).")
+def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple[str, ...],
+        pins_file: str | None, output: str) -> None:
+    """Refresh the table of known-good commits from the remotes (needs git and a network).
+
+    Asks each repository (git ls-remote) which commit its release branch and the meta-aos
+    tags point to now, and writes the table. Use it with `generate --pins FILE`.
+
+    \b
+    Examples:
+      aos-multinode pin -o pins.json
+      aos-multinode pin --release wrynose -o pins.json
+      aos-multinode pin --aos-version v9.1.1 --source meta-aos=/srv/mirrors/meta-aos.git
+    """
+    from aos_multinode.pins import dump_pins, load_pins, refresh_pins
+
+    table = load_pins(pins_file)
+    urls = {}
+    for source in sources:
+        name, sep, url = source.partition("=")
+        if not sep or not name or not url:
+            raise click.BadParameter(f"{source!r}: use NAME=URL", param_hint="--source")
+        urls[name] = url
+    chosen = list(releases) or sorted(table.get("releases", {}))
+    tags = list(aos_versions) or sorted(table.get("meta-aos", {}).get("tags", {}))
+    text = dump_pins(refresh_pins(table, chosen, tags, urls))
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        from pathlib import Path
+
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
 
 
 def main() -> None:

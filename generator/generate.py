@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 from aos_multinode.model import UnitConfig
+from aos_multinode.pins import load_pins
 from aos_multinode.plan import plan_layer
+from aos_multinode.plan_kas import plan_ci, plan_kas
 from aos_multinode.release import Release, resolve_release
 from aos_multinode.render import RenderedFile, render_all
 
 
-def generate_files(config: UnitConfig, release_option: str | None = None
+def generate_files(config: UnitConfig, out_dir: Path | str = ".",
+                   release_option: Optional[str] = None,
+                   pins_file: Optional[Path | str] = None
                    ) -> tuple[Release, list[RenderedFile]]:
-    """Return the release and every rendered output file for `config`."""
+    """Return the release and every rendered output file for `config` written to `out_dir`
+    (kas files name the layer relative to where they will live)."""
     release = resolve_release(config, release_option)
-    planned = plan_layer(config, release.value)
-    return release, render_all(planned)
+    pins = load_pins(pins_file)
+    out_dir = Path(out_dir)
+    planned = (plan_layer(config, release.value)
+               + plan_kas(config, release.value, pins, out_dir)
+               + plan_ci(config, release.value, out_dir))
+    return release, render_all(sorted(planned, key=lambda f: f.relpath))

@@ -1,6 +1,131 @@
-"""Known-good revisions per supported Yocto release (the table `aos-multinode pin` refreshes)."""
+"""Known-good revisions per supported Yocto release: the table kas files are pinned from.
+
+The project ships `data/pins.json`; `aos-multinode pin` refreshes a copy of it from the
+remotes (GitPython `ls-remote`), and `generate --pins FILE` uses that copy.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Optional
+
+from aos_multinode.errors import UserError
+
 AOS_RELEASES = ("scarthgap",)
 DEFAULT_AOS_VERSION = "v9.1.1"
+SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class PinsError(UserError):
+    """The pins table is unreadable, incomplete, or a revision cannot be resolved."""
+
+
+def shipped_pins() -> dict:
+    """Return the table shipped with aos-multinode."""
+    text = resources.files("aos_multinode").joinpath("data/pins.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def load_pins(path: Optional[Path | str] = None) -> dict:
+    """Return the pins table from `path`, or the shipped one; check its shape."""
+    if path is None:
+        return shipped_pins()
+    try:
+        table = json.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise PinsError(f"{path}: cannot read pins file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PinsError(f"{path}: not valid JSON ({exc}); regenerate it with "
+                        "`aos-multinode pin -o {path}`") from None
+    problems = check_pins(table)
+    if problems:
+        raise PinsError(f"{path}: " + "; ".join(problems))
+    return table
+
+
+def check_pins(table: dict) -> list[str]:
+    """Return what is wrong with the shape of a pins table (empty when fine)."""
+    problems = []
+    if not isinstance(table, dict) or table.get("format") != 1:
+        return ["not an aos-multinode pins table (format 1)"]
+    for release, entry in table.get("releases", {}).items():
+        for name, repo in entry.get("repos", {}).items():
+            for key in ("url", "branch", "commit"):
+                if not isinstance(repo.get(key), str):
+                    problems.append(f"releases.{release}.repos.{name}.{key} is missing")
+            if isinstance(repo.get("commit"), str) and not SHA.match(repo["commit"]):
+                problems.append(f"releases.{release}.repos.{name}.commit is not a full SHA")
+    for tag, sha in table.get("meta-aos", {}).get("tags", {}).items():
+        if not isinstance(sha, str) or not SHA.match(sha):
+            problems.append(f"meta-aos.tags.{tag} is not a full SHA")
+    return problems
+
+
+def release_repos(table: dict, release: str) -> dict:
+    try:
+        return table["releases"][release]["repos"]
+    except KeyError:
+        raise PinsError(f"the pins table has no revisions for Yocto release '{release}'; run "
+                        f"`aos-multinode pin --release {release} -o pins.json` and pass "
+                        "--pins pins.json") from None
+
+
+def aos_commit(table: dict, version: str) -> str:
+    """Return the meta-aos commit for `version` (a known tag or a full SHA)."""
+    if SHA.match(version):
+        return version
+    tags = table.get("meta-aos", {}).get("tags", {})
+    if version in tags:
+        return tags[version]
+    raise PinsError(f"aos.version '{version}' has no known commit (known: "
+                    f"{', '.join(sorted(tags)) or 'none'}); run `aos-multinode pin --aos-version "
+                    f"{version} -o pins.json` and pass --pins pins.json, or set aos.version to a "
+                    "full 40-character commit")
+
+
+LsRemote = Callable[[str, str], Optional[str]]
+
+
+def git_ls_remote(url: str, ref: str) -> Optional[str]:
+    """Return the commit `ref` (a branch or tag) points to at `url`, or None."""
+    import git
+
+    try:
+        # Ask for the peeled ref too: an annotated tag's own line names the tag object.
+        output = git.cmd.Git().ls_remote(url, ref, f"{ref}^{{}}")
+    except git.GitCommandError as exc:
+        raise PinsError(f"{url}: git ls-remote failed: {exc.stderr.strip() or exc}") from None
+    peeled = [line.split()[0] for line in output.splitlines() if line.endswith("^{}")]
+    plain = [line.split()[0] for line in output.splitlines() if line.strip()]
+    return (peeled or plain or [None])[0]
+
+
+def refresh_pins(table: dict, releases: list[str], aos_versions: list[str],
+                 urls: dict[str, str], ls_remote: LsRemote = git_ls_remote) -> dict:
+    """Return a copy of `table` whose commits are what the remotes' branches and tags point to
+    now. `urls` maps a repo name to another URL to ask (a mirror, a local repository)."""
+    table = copy.deepcopy(table)
+    for release in releases:
+        for name, repo in release_repos(table, release).items():
+            url = urls.get(name, repo["url"])
+            sha = ls_remote(url, f"refs/heads/{repo['branch']}")
+            if sha is None:
+                raise PinsError(f"{url}: branch {repo['branch']} not found")
+            repo["commit"] = sha
+    aos = table.setdefault("meta-aos", {"url": "https://github.com/aosedge/meta-aos",
+                                        "tags": {}})
+    for version in aos_versions:
+        url = urls.get("meta-aos", aos["url"])
+        sha = ls_remote(url, f"refs/tags/{version}")
+        if sha is None:
+            raise PinsError(f"{url}: tag {version} not found")
+        aos.setdefault("tags", {})[version] = sha
+    return table
+
+
+def dump_pins(table: dict) -> str:
+    return json.dumps(table, indent=2, sort_keys=True) + "\n"
