@@ -93,7 +93,8 @@ def _check_policy(data: dict, ctx: Context) -> None:
         if policy["min_threshold"] >= policy["max_threshold"]:
             ctx.error_at(f"rebalance.policy.{kind}.min_threshold",
                          f"min_threshold ({policy['min_threshold']}) must be below "
-                         f"max_threshold ({policy['max_threshold']})")
+                         f"max_threshold ({policy['max_threshold']}); lower min_threshold or "
+                         "raise max_threshold")
 
 
 def _check_yocto(data: dict, ctx: Context) -> None:
@@ -119,7 +120,7 @@ def _node_id(node: dict) -> str | None:
     return f"node{node['index']}" if _ok(node["index"]) else None
 
 
-def _check_unique(items: list, path_of, what: str, ctx: Context) -> None:
+def _check_unique(items: list, path_of, what: str, ctx: Context, owner=lambda path: path) -> None:
     first: dict[Any, str] = {}
     for index, value in enumerate(items):
         if value is None or value is INVALID:
@@ -127,7 +128,7 @@ def _check_unique(items: list, path_of, what: str, ctx: Context) -> None:
         path = path_of(index)
         if value in first:
             line, _ = ctx.where(first[value])
-            ctx.error_at(path, f"{what} {value} is already used by {first[value]} "
+            ctx.error_at(path, f"{what} {value} is already used by {owner(first[value])} "
                          f"(line {line}); every {what} must be unique")
         else:
             first[value] = path
@@ -175,9 +176,16 @@ def _check_node_identity(nodes: list, ctx: Context) -> None:
     _check_unique([n and (None if n["id"] is None and indexes.count(n["index"]) > 1
                           else _node_id(n)) for n in nodes],
                   lambda i: f"nodes[{i}].id" if nodes[i]["id"] is not None else f"nodes[{i}].index",
-                  "node id", ctx)
+                  "node id", ctx, _default_id_owner)
     _check_unique([n and n["hostname"] for n in nodes], lambda i: f"nodes[{i}].hostname",
                   "hostname", ctx)
+
+
+def _default_id_owner(path: str) -> str:
+    """Name the node whose id is `path`, saying so when it is the default node<index>."""
+    if path.endswith(".index"):
+        return f"{path[:-len('.index')]}, whose default id is node<index>"
+    return path
 
 
 def _check_roles(roles: dict, nodes: list, ctx: Context) -> None:
@@ -202,8 +210,10 @@ def _check_roles(roles: dict, nodes: list, ctx: Context) -> None:
         ctx.error_at(f"nodes[{i}].role", f"nodes[{mains[0]}] already has a main role; exactly "
                      "one node may have a role with 'main: true'")
     used = {node["role"] for node in nodes if node is not None}
+    if not nodes or None in nodes or not used <= set(roles):
+        return  # a role looks unused only because of an error reported above
     for name in roles:
-        if name not in used and None not in nodes:
+        if name not in used:
             ctx.warn(f"roles.{name}", f"role '{name}' is defined but no node uses it")
 
 
@@ -222,7 +232,7 @@ def _check_addresses(interfaces: list, nodes: list, discovery: str, ctx: Context
         if node["address"] is not None:
             placed.append((f"nodes[{i}].address", cluster, node["address"]))
         elif cluster["addressing"] == "static":
-            ctx.error_at(f"nodes[{i}]", f"missing required key 'address': the cluster interface "
+            ctx.error_at(f"nodes[{i}].address", f"missing required key 'address': the cluster interface "
                          f"'{cluster['name']}' uses static addressing, so every node needs an "
                          f"address in {cluster['subnet']}")
         for name, address in node["addresses"].items():
@@ -241,7 +251,8 @@ def _check_addresses(interfaces: list, nodes: list, discovery: str, ctx: Context
                 placed.append((path, by_name[name], address))
         for interface in interfaces[1:]:
             if interface["addressing"] == "static" and interface["name"] not in node["addresses"]:
-                ctx.error_at(f"nodes[{i}]", f"missing address for static interface "
+                ctx.error_at(f"nodes[{i}].addresses.{interface['name']}",
+                             f"missing address for static interface "
                              f"'{interface['name']}': add addresses: {{{interface['name']}: "
                              f"<IP in {interface['subnet']}>}}")
         for path, interface, address in placed:

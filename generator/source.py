@@ -133,8 +133,9 @@ def _compose_all(text: str, name: str) -> list[Node]:
             if len(documents) > 1:
                 break
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        # An unclosed quote is found only at the end of the file: point at where it opens.
+        mark = exc.context_mark if "quoted scalar" in (exc.context or "") else None
+        line, column = position_of_mark(mark or exc.problem_mark or exc.context_mark)
         raise _fail(name, line, column, f"invalid YAML: {_yaml_problem(exc, text)}") from None
     except yaml.YAMLError as exc:
         raise _fail(name, 1, 1, f"invalid YAML: {exc}") from None
@@ -157,10 +158,16 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> str:
     if "maximum nesting depth" in problem:
         return f"nesting is too deep (more than {MAX_DEPTH} levels)"
     if "quoted scalar" in (exc.context or ""):
-        return f"a quoted value is not closed{opened}; add the closing quote"
+        return "a quoted value that starts here is not closed; add the closing quote"
     if "flow sequence" in (exc.context or "") or "flow mapping" in (exc.context or ""):
-        bracket = "[ ... ]" if "sequence" in exc.context else "{ ... }"
-        return f"{problem} in a {bracket} list{opened}; close it or add the missing comma"
+        what = "[ ... ] list" if "sequence" in exc.context else "{ ... } mapping"
+        return f"{problem} in a {what}{opened}; close it or add the missing comma"
+    if "undefined alias" in problem:
+        alias = re.match(r"\*([^\s,\]}]+)", text.splitlines()[mark.line][mark.column:]) \
+            if mark and mark.line < len(text.splitlines()) else None
+        name = alias.group(1) if alias else "..."
+        return (f"'*{name}' refers to no anchor: define '&{name}' on a value before this line, "
+                "or quote the value if '*' is meant as text")
     if "cannot start any token" in problem and char:
         return f"{char!r} cannot start a value; put the value in quotes"
     if "mapping values are not allowed" in problem:
@@ -227,7 +234,7 @@ def _check_graph(root: Node, name: str) -> None:
     visit(root, 0, "")
     if findings:
         raise UnitConfigError(findings)
-    _flatten_merges(root, set(), name)
+    _flatten_merges(root, set(), name, "")
 
 
 _KEY_KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean (true/false)",
@@ -266,7 +273,7 @@ def _key_findings(node: MappingNode, name: str, path: str) -> list[Finding]:
     return findings
 
 
-def _flatten_merges(node: Node, done: set[int], name: str) -> None:
+def _flatten_merges(node: Node, done: set[int], name: str, path: str) -> None:
     """Apply YAML merge keys (`<<: *defaults`) in place; a key of the mapping itself wins."""
     if id(node) in done:
         return
@@ -279,16 +286,16 @@ def _flatten_merges(node: Node, done: set[int], name: str) -> None:
                 line, column = position_of_mark(exc.problem_mark)
                 raise _fail(name, line, column, "a merge key '<<' takes a mapping or a list of "
                             "mappings, e.g. '<<: *defaults' where '&defaults' names a "
-                            "mapping") from None
+                            "mapping", path) from None
             last: dict[str, tuple[Node, Node]] = {}
             for key_node, value_node in node.value:
                 last[key_node.value] = (key_node, value_node)
             node.value = list(last.values())
-        for _, value_node in node.value:
-            _flatten_merges(value_node, done, name)
+        for key_node, value_node in node.value:
+            _flatten_merges(value_node, done, name, key_path(path, key_node.value))
     elif isinstance(node, SequenceNode):
-        for item in node.value:
-            _flatten_merges(item, done, name)
+        for index, item in enumerate(node.value):
+            _flatten_merges(item, done, name, f"{path}[{index}]")
 
 
 def position_of_mark(mark) -> tuple[int, int]:

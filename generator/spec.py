@@ -32,6 +32,8 @@ RECIPE_NAME = r"^[a-z0-9][a-z0-9.+-]{0,99}$"
 MACHINE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 # git check-ref-format: no '..', no '//', no '/.' and no trailing '/', '.' or '.lock'.
 GIT_REF = r"^(?!.*(\.\.|//|/\.|\.lock$|[/.]$))[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"
+GIT_REF_WHAT = ("a git ref: a tag, branch or commit of letters, digits, '.', '_', '/', '-' "
+                "(no '..' or '//', not ending in '/', '.' or '.lock')")
 IFACE_DEVICE = r"^[A-Za-z0-9_*?][A-Za-z0-9_.:*?-]{0,14}$"
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
@@ -133,9 +135,14 @@ def _reject_reason(value: str, pattern: str) -> str:
     if "\n" in value or "\r" in value:
         return "it contains a line break"
     bad = [ch for ch in dict.fromkeys(value) if not re.match(pattern, f"a{ch}a")]
+    for part in ("..", "//", "/."):
+        if not bad and part in value and not re.match(pattern, f"a{part}a"):
+            return f"{part!r} is not allowed"
     if bad:
-        names = ", ".join("space" if ch == " " else repr(ch) for ch in bad[:6])
-        return f"{names} {'is' if len(bad) == 1 else 'are'} not allowed"
+        names = ["upper-case letters"] if any(ch.isupper() for ch in bad) else []
+        names += ["space" if ch == " " else repr(ch) for ch in bad if not ch.isupper()][:6]
+        plural = len(names) > 1 or names == ["upper-case letters"]
+        return f"{', '.join(names)} {'are' if plural else 'is'} not allowed"
     if not re.match(pattern, value[0] + "a"):
         return f"it must not start with {value[0]!r}"
     if not re.match(pattern, "a" + value[-1]):
@@ -251,9 +258,11 @@ class FormatVersion(Int):
 
 class Bool(FieldType):
     def check(self, node, path, ctx):
-        value = _bool(node) if _is_tag(node, "bool") else INVALID
-        if value is INVALID:
+        if not _is_tag(node, "bool"):
             return ctx.error(node, path, f"expected true or false, got {_describe(node)}")
+        value = _bool(node)
+        if value is INVALID:
+            return ctx.error(node, path, f"expected true or false, got {show(node.value)}")
         return value
 
     def schema(self):
@@ -361,6 +370,19 @@ class IPAddress(FieldType):
                                             {"format": "ipv6", "pattern": IPV6_PATTERN}]}
 
 
+def _prefix_hint(text: str) -> str:
+    """Explain a prefix length too long for the address it follows ('10.0.0.0/33')."""
+    address, _, prefix = text.partition("/")
+    try:
+        bits = ipaddress.ip_address(address).max_prefixlen
+    except ValueError:
+        return ""
+    if prefix.isdigit() and int(prefix) > bits:
+        return f": the prefix length /{prefix} is too long, IPv{4 if bits == 32 else 6} allows " \
+               f"at most /{bits}"
+    return ""
+
+
 class Network(FieldType):
     def check(self, node, path, ctx):
         if not _is_tag(node, "str") or "/" not in node.value:
@@ -373,7 +395,7 @@ class Network(FieldType):
                 fixed = ipaddress.ip_network(node.value, strict=False)
             except ValueError:
                 return ctx.error(node, path, f"{show(node.value)} is not a network in CIDR "
-                                 "form such as 10.0.0.0/24 or fd00::/64")
+                                 f"form such as 10.0.0.0/24 or fd00::/64{_prefix_hint(node.value)}")
             return ctx.error(node, path, f"{show(node.value)} has host bits set; did you mean "
                              f"{fixed}?")
         if not re.search(r"/(0|[1-9][0-9]{0,2})$", node.value):
@@ -444,8 +466,9 @@ class Struct(FieldType):
             out[key] = prop.type.check(value_node, here, ctx)
         for key, prop in self.props.items():
             if key not in out and prop.required:
-                ctx.error(node, f"{path}.{key}" if path else key,
-                          f"missing required key '{key}' ({prop.doc})")
+                # Reported here; the rules in `load` skip an INVALID value like a wrong one.
+                out[key] = ctx.error(node, key_path(path, key),
+                                     f"missing required key '{key}' ({prop.doc})")
             elif key not in out:
                 out[key] = prop.type.defaults() if isinstance(prop.type, Struct) else prop.default
         return out
@@ -551,7 +574,7 @@ UNIT_CONFIG = Struct({
     "aos": Prop(Struct({
         "enabled": Prop(Bool(), "add meta-aos and set its AOS_* variables per node",
                         default=True),
-        "version": Prop(_safe("a git ref (tag, branch or commit)", "v9.1.1", GIT_REF),
+        "version": Prop(_safe(GIT_REF_WHAT, "v9.1.1", GIT_REF),
                         "meta-aos revision the kas files pin"),
         "unit_model": Prop(_safe("a unit model name", "acme-ecu"),
                            "AOS_UNIT_MODEL; default: device_id"),
