@@ -199,6 +199,163 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
         click.echo(f"wrote {output}", err=True)
 
 
+def _load_quietly(unit_config: str):
+    loaded = load_unit_config(unit_config)
+    for finding in loaded.warnings:
+        click.echo(finding.format(), err=True)
+    return loaded.config
+
+
+@cli.command()
+@click.argument("unit_config", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["table", "dot", "mermaid", "svg", "png"]),
+              default="table", show_default=True, help="What to print.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
+              show_default=True, help="Write the picture to a file ('-': stdout).")
+@click.option("--release", help="Release to show in the title (default: the Unit Config's).")
+def show(unit_config: str, fmt: str, output: str, release: str | None) -> None:
+    """Show the device: a table, or a topology picture.
+
+    Nodes are boxes with id, hostname, role, address, machine and capabilities on the
+    cluster network; dashed arrows show who serves time; the Aos main node is marked.
+    svg and png need Graphviz (`dot`).
+
+    \b
+    Examples:
+      aos-multinode show unit-config.yaml
+      aos-multinode show unit-config.yaml --format svg -o topology.svg
+      aos-multinode show unit-config.yaml --format mermaid >> README.md
+    """
+    from aos_multinode.topology import render_image, to_dot, to_mermaid
+
+    config = _load_quietly(unit_config)
+    release = release or config.release
+    if fmt == "table":
+        data = summary_text(config).encode()
+    elif fmt == "mermaid":
+        data = to_mermaid(config, release).encode()
+    elif fmt == "dot":
+        data = to_dot(config, release).encode()
+    else:
+        data = render_image(to_dot(config, release), fmt)
+    if output == "-":
+        if fmt == "png" and sys.stdout.isatty():
+            raise click.UsageError("refusing to print PNG to a terminal; use -o FILE")
+        sys.stdout.buffer.write(data)
+    else:
+        from pathlib import Path
+
+        Path(output).write_bytes(data)
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command(name="export")
+@click.argument("kind", type=click.Choice(["target-system", "aos-unit-config"]))
+@click.argument("unit_config", type=click.Path(dir_okay=False))
+@click.option("--release", help="Release (aos-unit-config `version`); default as for generate.")
+@click.option("--schema", "print_schema", is_flag=True,
+              help="Print the JSON Schema of this export instead.")
+def export_cmd(kind: str, unit_config: str, release: str | None, print_schema: bool) -> None:
+    """Export KIND as JSON for provisioning.
+
+    \b
+    target-system    number of nodes, each node's capabilities and its service placement
+                     (labels, priority, node type, main node): seed step 4, Target Systems
+    aos-unit-config  the Aos unit config (formatVersion 7) with nodes, node types, labels,
+                     priorities and alert rules from rebalance.policy
+
+    \b
+    Examples:
+      aos-multinode export target-system unit-config.yaml > target-system.json
+      aos-multinode export aos-unit-config unit-config.yaml --release 1.2.0
+      aos-multinode export target-system --schema x   # the JSON Schema of the export
+    """
+    from aos_multinode.export import export_document, export_schema
+    from aos_multinode.release import resolve_release
+
+    if print_schema:
+        click.echo(json.dumps(export_schema(kind), indent=2, sort_keys=True))
+        return
+    config = _load_quietly(unit_config)
+    version = resolve_release(config, release).value if kind == "aos-unit-config" else ""
+    click.echo(json.dumps(export_document(kind, config, version), indent=2, sort_keys=True))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False), default="unit-config.yaml")
+@click.option("--device-id", default="my-device", show_default=True)
+@click.option("--nodes", type=click.IntRange(1, 250), default=2, show_default=True)
+@click.option("--roles", default="main,worker", show_default=True,
+              help="Comma-separated role names; the first is the main role.")
+@click.option("--subnet", default="10.0.0.0/24", show_default=True)
+@click.option("--yocto-release", type=click.Choice(["scarthgap", "wrynose"]),
+              default="scarthgap", show_default=True)
+@click.option("--aos/--no-aos", default=True, show_default=True, help="Use meta-aos.")
+@click.option("--machine", default="genericx86-64", show_default=True)
+@click.option("--interface", default="eth0", show_default=True,
+              help="Kernel name of the cluster interface.")
+@click.option("--discovery", type=click.Choice(["static", "mdns"]), default="static",
+              show_default=True)
+@click.option("--time-sync", type=click.Choice(["ntp", "ptp"]), default="ntp",
+              show_default=True)
+@click.option("--interactive/--no-interactive", default=None,
+              help="Ask the questions (default: when run in a terminal).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def init(file: str, device_id: str, nodes: int, roles: str, subnet: str, yocto_release: str,
+         aos: bool, machine: str, interface: str, discovery: str, time_sync: str,
+         interactive: bool | None, force: bool) -> None:
+    """Write a commented starter Unit Config to FILE (default unit-config.yaml).
+
+    In a terminal it asks for the number of nodes, the roles, the subnet, the Yocto release
+    and whether to use Aos; in scripts the options give the answers. The result always
+    validates.
+
+    \b
+    Examples:
+      aos-multinode init
+      aos-multinode init --no-interactive --nodes 3 --roles main,gpu,rt gw.yaml
+    """
+    from pathlib import Path
+
+    from aos_multinode.init import Answers, InitError, check_answers, starter_config
+    from aos_multinode.load import check_source
+    from aos_multinode.source import parse_source
+
+    target = Path(file)
+    if target.exists() and not force:
+        raise click.UsageError(f"{file} exists; pass --force to replace it")
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            device_id = click.prompt("Device ID", default=device_id)
+            nodes = click.prompt("Number of nodes", default=nodes, type=click.IntRange(1, 250))
+            roles = click.prompt("Roles (comma-separated, the first is the Aos main role)",
+                                 default=roles)
+            subnet = click.prompt("Cluster subnet", default=subnet)
+            yocto_release = click.prompt("Yocto release", default=yocto_release,
+                                         type=click.Choice(["scarthgap", "wrynose"]))
+            aos = click.confirm("Use AosEdge (meta-aos)?", default=aos and
+                                yocto_release == "scarthgap")
+        answers = Answers(device_id=device_id, nodes=nodes,
+                          roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+                          subnet=subnet, yocto_release=yocto_release, aos=aos, machine=machine,
+                          interface=interface, discovery=discovery, time_sync=time_sync)
+        problems = check_answers(answers)
+        if not problems:
+            break
+        if not interactive:
+            raise InitError("; ".join(problems))
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+    text = starter_config(answers, target.name)
+    check_source(parse_source(text.encode(), file))  # the promise: it always validates
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(target)
+    click.echo(f"wrote {file}; next: aos-multinode validate {file}")
+
+
 def main() -> None:
     """Entry point: run the CLI; turn user errors into messages and exit code 2."""
     try:

@@ -1,0 +1,77 @@
+"""`aos-multinode init`: a commented starter Unit Config from a few answers."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from aos_multinode.errors import UserError
+from aos_multinode.render import environment
+from aos_multinode.spec import DNS_LABEL
+
+
+class InitError(UserError):
+    """The answers cannot make a valid Unit Config."""
+
+
+@dataclass(frozen=True)
+class Answers:
+    device_id: str = "my-device"
+    nodes: int = 2
+    roles: tuple[str, ...] = ("main", "worker")
+    subnet: str = "10.0.0.0/24"
+    yocto_release: str = "scarthgap"
+    aos: bool = True
+    machine: str = "genericx86-64"
+    interface: str = "eth0"
+    discovery: str = "static"
+    time_sync: str = "ntp"
+
+
+def check_answers(answers: Answers) -> list[str]:
+    """Return what is wrong with the answers (empty when they make a valid file)."""
+    problems = []
+    if not re.match(DNS_LABEL, answers.device_id):
+        problems.append(f"device id {answers.device_id!r} is not a DNS label (a-z, 0-9, '-')")
+    bad = [r for r in answers.roles if not re.match(DNS_LABEL, r)]
+    if bad or not answers.roles:
+        problems.append(f"role names must be DNS labels, got {', '.join(bad) or 'none'}")
+    if len(set(answers.roles)) != len(answers.roles):
+        problems.append("role names must be unique")
+    if not 1 <= answers.nodes <= 250:
+        problems.append("the number of nodes must be from 1 to 250")
+    try:
+        network = ipaddress.ip_network(answers.subnet, strict=True)
+        if network.num_addresses - 2 < answers.nodes + 10:
+            problems.append(f"subnet {network} is too small for {answers.nodes} nodes")
+    except ValueError as exc:
+        problems.append(f"subnet {answers.subnet!r}: {exc}")
+    if answers.aos and answers.yocto_release != "scarthgap":
+        problems.append("meta-aos supports only scarthgap: choose scarthgap or --no-aos")
+    return problems
+
+
+def starter_config(answers: Answers, file_name: str = "unit-config.yaml") -> str:
+    """Return the text of a starter Unit Config for `answers`."""
+    problems = check_answers(answers)
+    if problems:
+        raise InitError("; ".join(problems))
+    roles = list(answers.roles)
+    if answers.nodes > 1 and len(roles) == 1:
+        roles.append("worker" if roles[0] != "worker" else "node")
+    network = ipaddress.ip_network(answers.subnet)
+    first = int(network.network_address) + 10
+    nodes = []
+    for index in range(answers.nodes):
+        role = roles[0] if index == 0 else roles[1 + (index - 1) % (len(roles) - 1)]
+        nodes.append({"index": index, "id": f"node{index}", "role": role,
+                      "address": str(ipaddress.ip_address(first + index))})
+    role_entries = [{"name": name, "main": i == 0, "priority": max(100 - 10 * i, 0)}
+                    for i, name in enumerate(roles)]
+    template = environment().get_template("init/unit-config.yaml.j2")
+    return template.render(file_name=file_name, device_id=answers.device_id,
+                           discovery=answers.discovery, yocto_release=answers.yocto_release,
+                           machine=answers.machine, aos=answers.aos,
+                           interface=answers.interface, subnet=str(network),
+                           time_sync=answers.time_sync, roles=role_entries, nodes=nodes)
