@@ -85,6 +85,8 @@ def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[s
         out += [
             ("aos", "AOS_UNIT_MODEL", config.aos.unit_model),
             ("aos", "AOS_UNIT_VERSION", config.aos.unit_version),
+            # aos-core's DISTRO_VERSION and /etc/aos/version: the one release of every node.
+            ("aos", "AOS_ROOTFS_IMAGE_VERSION", aos_version(release)),
             ("aos", "AOS_MAIN_NODE", "1" if node.is_main else "0"),
             ("aos", "AOS_NODE_TYPE", node_type(config, node)),
             ("aos", "AOS_NODE_HOSTNAME", node.hostname),
