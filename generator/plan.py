@@ -35,6 +35,24 @@ class PlannedFile:
 
 
 @dataclass(frozen=True)
+class Medium:
+    name: str
+    device: str
+    how: str
+
+
+MEDIA = {
+    "sd": Medium("SD card", "/dev/sdX", "Put the card in a card reader on the build host."),
+    "emmc": Medium("eMMC", "/dev/sdX", "Expose the board's eMMC to the host as a USB mass "
+                   "storage device (e.g. U-Boot `ums 0 mmc 0`) or use the vendor's flashing "
+                   "tool with the .wic file."),
+    "nvme": Medium("NVMe SSD", "/dev/nvme0n1", "Attach the SSD to the host (USB adapter or a "
+                   "slot) or boot the board from a USB stick and flash from there."),
+    "usb": Medium("USB drive", "/dev/sdX", "Plug the drive into the build host."),
+}
+
+
+@dataclass(frozen=True)
 class YoctoRelease:
     """What differs between the supported Yocto releases for the files we write."""
 
@@ -199,6 +217,7 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     add("conf/layer.conf", "layer/conf/layer.conf.j2")
     add("README", "layer/README.j2")
     add("SECURITY.md", "layer/SECURITY.md.j2")
+    add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA)
     add("COPYING.MIT", LICENSE)
     for recipe_dir in RECIPE_DIRS:
         add(f"{recipe_dir}/files/COPYING.MIT", LICENSE)

@@ -1,0 +1,84 @@
+"""The Unit Config reference (docs/unit-config.md), made from the same description as the
+validator and the JSON Schema, so the documentation cannot drift from the code."""
+
+from __future__ import annotations
+
+from aos_multinode import spec
+
+
+def _type_text(field: spec.FieldType) -> str:
+    if isinstance(field, spec.Enum):
+        return " \\| ".join(f"`{c}`" for c in field.choices)
+    if isinstance(field, spec.Str):
+        return field.what + (" (a bare number is taken as text)" if field.numbers_ok else "")
+    if isinstance(field, spec.Int):
+        if field.minimum == field.maximum:
+            return f"integer, only {field.minimum}"
+        if field.maximum is None:
+            return f"integer ≥ {field.minimum}"
+        return f"integer {field.minimum}–{field.maximum}"
+    if isinstance(field, spec.Bool):
+        return "boolean"
+    if isinstance(field, spec.Size):
+        return "size: integer MiB or `512MiB`, `4GiB`, `4G`"
+    if isinstance(field, spec.Duration):
+        return "duration: integer seconds or `30s`, `2m`, `1h`"
+    if isinstance(field, spec.IPAddress):
+        return "IPv4 or IPv6 address"
+    if isinstance(field, spec.Network):
+        return "IPv4 or IPv6 network (CIDR)"
+    if isinstance(field, spec.Seq):
+        return f"list of {_type_text(field.item)}" if not isinstance(field.item, spec.Struct) \
+            else "list of mappings (below)"
+    if isinstance(field, spec.MapOf):
+        return "mapping of names to " + ("mappings (below)" if isinstance(field.value, spec.Struct)
+                                         else _type_text(field.value))
+    if isinstance(field, spec.Struct):
+        return "mapping (below)"
+    return type(field).__name__
+
+
+def _default_text(prop: spec.Prop) -> str:
+    if prop.required:
+        return "**required**"
+    if prop.default is None or isinstance(prop.default, dict):
+        return "—"
+    if isinstance(prop.default, bool):
+        return f"`{str(prop.default).lower()}`"
+    if isinstance(prop.default, list):
+        return "`[]`"
+    return f"`{prop.default}`"
+
+
+def _rows(struct: spec.Struct, prefix: str, sections: list) -> list[str]:
+    rows = []
+    for key, prop in struct.props.items():
+        path = f"{prefix}{key}"
+        rows.append(f"| `{path}` | {_type_text(prop.type)} | {_default_text(prop)} | "
+                    f"{prop.doc} |")
+        inner = prop.type
+        if isinstance(inner, spec.Seq):
+            inner, path = inner.item, f"{path}[]"
+        elif isinstance(inner, spec.MapOf):
+            inner, path = inner.value, f"{path}.<name>"
+        if isinstance(inner, spec.Struct):
+            if prefix:
+                rows += _rows(inner, f"{path}.", sections)
+            else:
+                sections.append((path, inner))
+    return rows
+
+
+def unit_config_reference() -> str:
+    """Return the Markdown reference of every key of the Unit Config."""
+    sections: list = []
+    out = ["# Unit Config reference (format 1)", "",
+           "Generated from the validator's own description by `aos-multinode schema --format "
+           "markdown`; a test keeps this file current. The contract and its rules are "
+           "explained in [the user guide](user-guide.md).", "",
+           "| key | type | default | meaning |", "|---|---|---|---|"]
+    out += _rows(spec.UNIT_CONFIG, "", sections)
+    for path, struct in sections:
+        out += ["", f"## `{path}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        out += _rows(struct, f"{path}.", [])
+    return "\n".join(out) + "\n"
