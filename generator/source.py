@@ -125,9 +125,10 @@ _TAB_HINT = "a tab character is used where YAML needs spaces; indent with spaces
 
 
 def _compose_all(text: str, name: str) -> list[Node]:
-    loader = _Loader(text)
-    documents = []
+    documents: list[Node] = []
+    loader = None
     try:
+        loader = _Loader(text)
         while loader.check_node():
             documents.append(loader.get_node())
             if len(documents) > 1:
@@ -137,12 +138,19 @@ def _compose_all(text: str, name: str) -> list[Node]:
         mark = exc.context_mark if "quoted scalar" in (exc.context or "") else None
         line, column = position_of_mark(mark or exc.problem_mark or exc.context_mark)
         raise _fail(name, line, column, f"invalid YAML: {_yaml_problem(exc, text)}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise _fail(name, line, column, f"character U+{exc.character:04X} is a control "
+                    "character, which YAML does not allow; remove it") from None
     except yaml.YAMLError as exc:
-        raise _fail(name, 1, 1, f"invalid YAML: {exc}") from None
+        problem = " ".join(str(exc).split())
+        raise _fail(name, 1, 1, f"invalid YAML: {problem}") from None
     except RecursionError:
         raise _fail(name, 1, 1, f"YAML nesting is too deep (more than {MAX_DEPTH} levels)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 

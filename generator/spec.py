@@ -298,9 +298,9 @@ class Size(FieldType):
         if _is_tag(node, "int"):
             mib = _int(node)
             value = mib * 2**20 if mib is not INVALID else INVALID
-        elif _is_tag(node, "str") and re.match(SIZE_PATTERN, node.value.strip()) and \
+        elif _is_tag(node, "str") and re.match(SIZE_PATTERN, node.value) and \
                 len(node.value) <= 32:
-            text = node.value.strip().replace(" ", "")
+            text = node.value.replace(" ", "")
             number = re.match(r"[0-9.]+", text).group(0)
             value = int(float(number) * _SIZE_UNITS[text[len(number):].lower()])
         if value is INVALID:
