@@ -277,8 +277,9 @@ def test_killed_node_reported_down_then_back(lab, cluster):
                                     for s in (0, 1)), timeout=10, step=0.05)
     detected = time.monotonic() - killed
     assert down, [lab.status(s) for s in (0, 1)]
-    # Bound: down_after plus one tick of each side plus the status poll.
-    assert detected <= DOWN_AFTER_S + 4 * HELLO_INTERVAL_S + 1.0, detected
+    # The agent reports a peer down as soon as it has been silent for down_after_s; the
+    # second allows for polling `status` (two processes per poll) on a busy CI machine.
+    assert detected <= DOWN_AFTER_S + 1.0, detected
     assert lab.status(0)[0] == 1 and "node2: down" in problems(lab, 0)
     lab.start(2, cluster["node2"])
     assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=10)
@@ -326,12 +327,11 @@ good = {"proto": "aos-cluster/1", "device_id": "test-device", "cluster_id": "tes
         "node_id": "node1", "role": "worker", "release": "x", "boot_id": "b",
         "instance": "i", "seq": 1, "clock": 1.0}
 payloads = [os.urandom(n) for n in (0, 1, 13, 200, 1400, 1401, 9000, 65000)]
+def bad(**changes):
+    return json.dumps({**good, **changes}).encode()
 payloads += [b"{", b"null", b"[]", b"\xff\xfe", b"[" * 5000, b"1e999", b'"x"' * 400,
-             json.dumps({**good, "seq": "1"}).encode(), json.dumps({**good, "seq": True}).encode(),
-             json.dumps({**good, "clock": None}).encode(), json.dumps({**good, "echo": [1]}).encode(),
-             json.dumps({**good, "node_id": "\x1b[2J"}).encode(),
-             json.dumps({**good, "node_id": "x" * 2000}).encode(),
-             json.dumps(good).replace('1.0}', 'NaN}').encode()]
+             bad(seq="1"), bad(seq=True), bad(clock=None), bad(echo=[1]), bad(node_id="\x1b[2J"),
+             bad(node_id="x" * 2000), bad().replace(b"1.0}", b"NaN}")]
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(20):
     time.sleep(0.02)  # paced: the point is parsing, not overflowing the socket buffer

@@ -482,3 +482,28 @@ def test_unit_runs_the_agent_as_documented():
                  "After=network-online.target systemd-networkd.service"):
         assert line in text
     assert ac.STATE_FILE.startswith("/run/aos-cluster/")
+
+
+def test_newcomers_and_restarted_peers_are_answered_at_once(configs):
+    agent = make_agent(configs)
+    send(agent, B, 1.0)
+    assert agent.welcome == {"w1"}
+    assert [address for _, address in agent.outgoing(1001.0, agent.welcome)] == [B]
+    agent.welcome.clear()
+    agent.update(1.0)
+    send(agent, B, 1.5, seq=2)
+    assert agent.welcome == set()  # already up: the next tick is soon enough
+    send(agent, B, 2.0, seq=1, instance="new")
+    assert agent.welcome == {"w1"}
+
+
+def test_next_expiry_is_when_the_first_silent_peer_goes_down(configs):
+    agent = make_agent(configs)
+    assert agent.next_expiry() == float("inf")
+    send(agent, B, 1.0)
+    send(agent, C, 2.0, "w2")
+    agent.update(2.0)
+    expiry = agent.next_expiry()
+    assert expiry == pytest.approx(7.0, abs=0.01)
+    agent.update(expiry)
+    assert peer(agent, "w1").state == "down" and peer(agent, "w2").state == "up"
