@@ -3,6 +3,7 @@ time and datagrams are fed to its Agent class by hand."""
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import importlib.util
 import json
@@ -507,3 +508,22 @@ def test_next_expiry_is_when_the_first_silent_peer_goes_down(configs):
     assert expiry == pytest.approx(7.0, abs=0.01)
     agent.update(expiry)
     assert peer(agent, "w1").state == "down" and peer(agent, "w2").state == "up"
+
+
+# Each module the agent imports -> the openembedded-core python3 package holding it
+# (python3-manifest.json); docs/agent.md and the recipe's RDEPENDS follow this table.
+IMPORTS = {"argparse": "python3-core", "collections": "python3-core", "ipaddress": "python3-core",
+           "math": "python3-core", "os": "python3-core", "select": "python3-core",
+           "signal": "python3-core", "sys": "python3-core", "threading": "python3-core",
+           "time": "python3-core", "json": "python3-json", "socket": "python3-io"}
+
+
+def test_agent_imports_only_what_the_recipe_provides():
+    tree = ast.parse(AGENT.read_text())
+    names = {alias.name.split(".")[0] for node in ast.walk(tree)
+             if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom)}
+    assert names == set(IMPORTS)
+    docs = (ROOT / "docs/agent.md").read_text()
+    assert "RDEPENDS:${PN} = \"python3-core python3-io python3-json\"" in docs
