@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,9 @@ def _address_problem(address, subnet, gateway) -> str | None:
 
 def _check_node_identity(nodes: list, ctx: Context) -> None:
     _check_unique([n and n["index"] for n in nodes], lambda i: f"nodes[{i}].index", "index", ctx)
-    indexes = [n["index"] for n in nodes if n is not None]
+    indexes = Counter(n["index"] for n in nodes if n is not None)
     # A default id (node<index>) of a duplicated index is reported once, as the index.
-    _check_unique([n and (None if n["id"] is None and indexes.count(n["index"]) > 1
+    _check_unique([n and (None if n["id"] is None and indexes[n["index"]] > 1
                           else _node_id(n)) for n in nodes],
                   lambda i: f"nodes[{i}].id" if nodes[i]["id"] is not None else f"nodes[{i}].index",
                   "node id", ctx, _default_id_owner)
