@@ -6,8 +6,8 @@ Its format is a contract between the generator and the on-device agent `aos-clus
   discovery         "static" (peers' addresses given) | "mdns" (resolve <hostname>.local)
   interface         {name, device, subnet}: the cluster interface
   port              UDP port of the hello exchange
-  hello_interval_s  seconds between hellos
-  down_after_s      a peer silent this long is reported down
+  hello_interval_s  seconds between hellos (any number > 0; fractions such as 0.2 are fine)
+  down_after_s      a peer silent this long is reported down (a number > hello_interval_s)
   max_clock_offset_ms  a peer whose clock differs more is flagged
   state_file        where the agent writes its state (JSON) for `aos-cluster status`
   self              this node: {id, index, hostname, role, main, address}
