@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,9 +232,9 @@ def _check_addresses(interfaces: list, nodes: list, discovery: str, ctx: Context
         if node["address"] is not None:
             placed.append((f"nodes[{i}].address", cluster, node["address"]))
         elif cluster["addressing"] == "static":
-            ctx.error_at(f"nodes[{i}].address", f"missing required key 'address': the cluster interface "
-                         f"'{cluster['name']}' uses static addressing, so every node needs an "
-                         f"address in {cluster['subnet']}")
+            ctx.error_at(f"nodes[{i}].address", "missing required key 'address': the cluster "
+                         f"interface '{cluster['name']}' uses static addressing, so every node "
+                         f"needs an address in {cluster['subnet']}")
         for name, address in node["addresses"].items():
             path = f"nodes[{i}].addresses.{name}"
             if name not in by_name:

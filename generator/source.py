@@ -68,7 +68,8 @@ def read_source(path: Path | str, name: str | None = None) -> Source:
     except UnitConfigError:
         raise
     except IsADirectoryError:
-        raise _fail(name, 1, 1, "is a directory; give the path of the Unit Config YAML file") from None
+        raise _fail(name, 1, 1, "is a directory; give the path of the Unit Config YAML "
+                    "file") from None
     except FileNotFoundError:
         raise _fail(name, 1, 1, "file not found; check the path") from None
     except OSError as exc:
@@ -147,7 +148,8 @@ def _compose_all(text: str, name: str) -> list[Node]:
         problem = " ".join(str(exc).split())
         raise _fail(name, 1, 1, f"invalid YAML: {problem}") from None
     except RecursionError:
-        raise _fail(name, 1, 1, f"YAML nesting is too deep (more than {MAX_DEPTH} levels)") from None
+        raise _fail(name, 1, 1, f"YAML nesting is too deep (more than {MAX_DEPTH} "
+                    "levels)") from None
     finally:
         if loader is not None:
             loader.dispose()

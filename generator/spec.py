@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -307,8 +307,8 @@ class Size(FieldType):
             return ctx.error(node, path, f"expected a size such as 512MiB, 4GiB or 4G (or an "
                              f"integer number of MiB), got {_describe(node)}")
         if value < 2**20:
-            return ctx.error(node, path, f"{show(node.value)} is less than 1 MiB; give at least 1 MiB, "
-                             "e.g. 512MiB or 4GiB (a bare number counts MiB)")
+            return ctx.error(node, path, f"{show(node.value)} is less than 1 MiB; give at least "
+                             "1 MiB, e.g. 512MiB or 4GiB (a bare number counts MiB)")
         if value > MAX_SIZE:
             return ctx.error(node, path, f"{show(node.value)} is more than 1 PiB; check the number "
                              "and the unit")
@@ -341,8 +341,8 @@ class Duration(FieldType):
             return ctx.error(node, path, f"{show(node.value)} is too short; a duration is at least "
                              "1 second")
         if value > MAX_DURATION:
-            return ctx.error(node, path, f"{show(node.value)} is longer than a year; check the number "
-                             "and the unit")
+            return ctx.error(node, path, f"{show(node.value)} is longer than a year; check the "
+                             "number and the unit")
         return value
 
     def schema(self):

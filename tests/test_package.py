@@ -21,7 +21,8 @@ from conftest import EXAMPLES, INVALID_DIR, REPO_ROOT
 pytestmark = pytest.mark.slow
 
 # Files the package must carry: folder in the repository -> (package, folder inside it).
-PACKAGE_DATA = {"templates": ("aos_multinode.templates", ""), "generator/data": ("aos_multinode", "data")}
+PACKAGE_DATA = {"templates": ("aos_multinode.templates", ""),
+                "generator/data": ("aos_multinode", "data")}
 JUNK = ("__pycache__", ".pyc", ".egg-info")
 # Added to the copy only (never to the repository): a hidden file and a deep folder, so the
 # packaging rules are proven for shapes the templates may take later.

@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError
 from aos_multinode import spec
 from aos_multinode.load import load_unit_config
 
-from conftest import EXAMPLES, INVALID_DIR, VALID_VARIANTS, run_cli
+from conftest import EXAMPLES, INVALID_DIR, VALID_DIR, VALID_VARIANTS, run_cli
 from test_invalid_configs import FIELDS, PAYLOADS, inject, read_expectation
 
 STRUCTURAL = [path for path in sorted(INVALID_DIR.glob("*.yaml"))
@@ -91,7 +91,7 @@ def test_schema_rejects_injection(field_path, payload, validator):
 
 def test_schema_defaults_match_the_model(schema):
     """Defaults the schema shows an editor are the ones the loader applies."""
-    config = load_unit_config(VALID_VARIANTS[0].parent / "minimal.yaml").config
+    config = load_unit_config(VALID_DIR / "minimal.yaml").config
     props = schema["properties"]
     assert props["cluster"]["properties"]["discovery"]["default"] == config.discovery
     assert props["yocto"]["properties"]["release"]["default"] == config.yocto_release
