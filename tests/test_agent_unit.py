@@ -329,6 +329,8 @@ def test_clock_offset_falls_back_to_one_way_without_echo(configs):
     agent.receive(hello(clock=1000.3), B, 1.0, 1000.0)
     assert peer(agent, "w1").offset() == pytest.approx(0.3)
     assert peer(agent, "w1").rtt() is None
+    agent.receive(hello(clock=1001.0, seq=2), B, 2.0, 1001.1)  # the latest one-way sample wins
+    assert peer(agent, "w1").offset() == pytest.approx(-0.1)
 
 
 # --- configuration, state file and status ---------------------------------------------------
@@ -392,6 +394,9 @@ def test_status_without_state_or_with_garbage(tmp_path):
     assert ac.main(["status", "--state", str(tmp_path / "none.json")]) == 1
     (tmp_path / "bad.json").write_text('{"peers": 1}')
     assert ac.main(["status", "--state", str(tmp_path / "bad.json")]) == 2
+    (tmp_path / "odd.json").write_text('{"peers": [1], "problems": [], "monotonic": 1, '
+                                       '"down_after_s": 6}')
+    assert ac.main(["status", "--state", str(tmp_path / "odd.json")]) == 2
     (tmp_path / "worse.json").write_bytes(b"\xff")
     assert ac.main(["status", "--state", str(tmp_path / "worse.json")]) == 2
 
