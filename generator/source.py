@@ -86,7 +86,8 @@ def parse_source(data: bytes, name: str) -> Source:
     if not text.strip() or all(line.lstrip().startswith("#") or not line.strip()
                                for line in text.splitlines()):
         raise _fail(name, 1, 1, "file is empty (or only comments); a Unit Config is a YAML mapping "
-                    "with at least the keys device_id, network, roles and nodes")
+                    "with at least the keys device_id, network, roles and nodes "
+                    "(`aos-multinode init` writes a commented starter)")
     documents = _compose_all(text, name)
     if len(documents) > 1:
         line, column = position(documents[1])

@@ -193,3 +193,11 @@ def test_module_entry_point_exit_codes(tmp_path):
     assert "Traceback" not in result.stderr
     result = subprocess.run(run + [str(EXAMPLES[0])], capture_output=True, text=True)
     assert result.returncode == 0 and "valid" in result.stdout
+
+
+def test_empty_file_points_to_a_command_that_exists(tmp_path):
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n")
+    result = run_cli("validate", "empty.yaml", cwd=tmp_path)
+    assert result.exit_code == 2
+    hinted = re.search(r"`aos-multinode (\w+)` writes a commented starter", result.stderr)
+    assert hinted and hinted.group(1) in cli.commands
