@@ -28,11 +28,14 @@ def sanitize(described: str) -> str:
 
 
 def describe_repository(path: Path) -> tuple[str, bool]:
-    """Return (`git describe --tags --always --dirty`, dirty) for the repo holding `path`."""
+    """Return (`git describe --tags --always --dirty`, dirty) for the repo holding `path`
+    (a file or a folder). A file git does not track (the Unit Config never committed) makes
+    the result dirty too: `--dirty` alone only sees changes to tracked files."""
     import git  # GitPython; imported here so `validate` works without git installed
 
+    folder = path if path.is_dir() else path.parent
     try:
-        repo = git.Repo(path, search_parent_directories=True)
+        repo = git.Repo(folder, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise ReleaseError(f"{path}: release is not set and the Unit Config is not in a git "
                            "repository; add `release: \"1.0.0\"` to the Unit Config or pass "
@@ -45,6 +48,11 @@ def describe_repository(path: Path) -> tuple[str, bool]:
     except git.GitCommandError:
         raise ReleaseError(f"{repo.working_tree_dir}: git cannot describe this repository (no "
                            "commit yet?); commit the Unit Config or pass --release") from None
+    if not path.is_dir() and not described.endswith("-dirty"):
+        try:
+            repo.git.ls_files("--error-unmatch", "--", str(path))
+        except git.GitCommandError:  # untracked or ignored: not part of the described commit
+            described += "-dirty"
     return described, described.endswith("-dirty")
 
 
@@ -58,7 +66,7 @@ def resolve_release(config: UnitConfig, option: str | None = None) -> Release:
         return Release(option, "option")
     if config.release is not None:
         return Release(config.release, "unit-config")
-    described, dirty = describe_repository(Path(config.source_file).resolve().parent)
+    described, dirty = describe_repository(Path(config.source_file).resolve())
     value = sanitize(described)
     if not value:
         raise ReleaseError(f"git describe gave {described!r}, which is not usable as a "
