@@ -40,38 +40,75 @@ def load_pins(path: Optional[Path | str] = None) -> dict:
         raise PinsError(f"{path}: cannot read pins file: {exc.strerror}") from None
     except ValueError as exc:
         raise PinsError(f"{path}: not valid JSON ({exc}); regenerate it with "
-                        "`aos-multinode pin -o {path}`") from None
+                        f"`aos-multinode pin -o {path}`") from None
     problems = check_pins(table)
     if problems:
         raise PinsError(f"{path}: " + "; ".join(problems))
     return table
 
 
-def check_pins(table: dict) -> list[str]:
+def check_pins(table: object) -> list[str]:
     """Return what is wrong with the shape of a pins table (empty when fine)."""
-    problems = []
     if not isinstance(table, dict) or table.get("format") != 1:
         return ["not an aos-multinode pins table (format 1)"]
-    for release, entry in table.get("releases", {}).items():
-        for name, repo in entry.get("repos", {}).items():
+    problems = []
+    releases = table.get("releases", {})
+    if not isinstance(releases, dict):
+        return ["releases is not a mapping of Yocto releases"]
+    for release, entry in releases.items():
+        repos = entry.get("repos") if isinstance(entry, dict) else None
+        if not isinstance(repos, dict):
+            problems.append(f"releases.{release}.repos is not a mapping of repositories")
+            continue
+        for name, repo in repos.items():
+            if not isinstance(repo, dict):
+                problems.append(f"releases.{release}.repos.{name} is not a mapping")
+                continue
             for key in ("url", "branch", "commit"):
-                if not isinstance(repo.get(key), str):
+                if not isinstance(repo.get(key), str) or not repo[key]:
                     problems.append(f"releases.{release}.repos.{name}.{key} is missing")
             if isinstance(repo.get("commit"), str) and not SHA.match(repo["commit"]):
                 problems.append(f"releases.{release}.repos.{name}.commit is not a full SHA")
-    for tag, sha in table.get("meta-aos", {}).get("tags", {}).items():
+    aos = table.get("meta-aos", {})
+    if not isinstance(aos, dict):
+        return problems + ["meta-aos is not a mapping"]
+    if "meta-aos" in table and (not isinstance(aos.get("url"), str) or not aos["url"]):
+        problems.append("meta-aos.url is missing")
+    tags = aos.get("tags", {})
+    if not isinstance(tags, dict):
+        return problems + ["meta-aos.tags is not a mapping of tags to commits"]
+    for tag, sha in tags.items():
         if not isinstance(sha, str) or not SHA.match(sha):
             problems.append(f"meta-aos.tags.{tag} is not a full SHA")
     return problems
 
 
 def release_repos(table: dict, release: str) -> dict:
+    """Return the repositories pinned for Yocto `release` (name -> url, branch, commit)."""
     try:
         return table["releases"][release]["repos"]
     except KeyError:
         raise PinsError(f"the pins table has no revisions for Yocto release '{release}'; run "
                         f"`aos-multinode pin --release {release} -o pins.json` and pass "
                         "--pins pins.json") from None
+
+
+def pinned_repo(table: dict, release: str, name: str) -> dict:
+    """Return the pin of repository `name` for `release`; a table without it is an error."""
+    repos = release_repos(table, release)
+    if name not in repos:
+        raise PinsError(f"the pins table has no '{name}' for Yocto release '{release}' (it "
+                        f"has: {', '.join(sorted(repos)) or 'none'}); start from the shipped "
+                        f"table: `aos-multinode pin --release {release} -o pins.json`")
+    return repos[name]
+
+
+def aos_url(table: dict) -> str:
+    url = table.get("meta-aos", {}).get("url")
+    if not url:
+        raise PinsError("the pins table has no meta-aos url; start from the shipped table: "
+                        "`aos-multinode pin -o pins.json`")
+    return url
 
 
 def aos_commit(table: dict, version: str) -> str:
@@ -99,9 +136,15 @@ def git_ls_remote(url: str, ref: str) -> Optional[str]:
         output = git.cmd.Git().ls_remote(url, ref, f"{ref}^{{}}")
     except git.GitCommandError as exc:
         raise PinsError(f"{url}: git ls-remote failed: {exc.stderr.strip() or exc}") from None
-    peeled = [line.split()[0] for line in output.splitlines() if line.endswith("^{}")]
-    plain = [line.split()[0] for line in output.splitlines() if line.strip()]
-    return (peeled or plain or [None])[0]
+    except git.GitCommandNotFound:
+        raise PinsError("git is not installed; `aos-multinode pin` needs it") from None
+    # ls-remote matches patterns against the tail of ref names (refs/heads/x/refs/tags/v1
+    # matches refs/tags/v1): keep exact names only.
+    refs = {}
+    for line in output.splitlines():
+        sha, _, name = line.partition("\t")
+        refs[name.strip()] = sha.strip()
+    return refs.get(f"{ref}^{{}}") or refs.get(ref)
 
 
 def refresh_pins(table: dict, releases: list[str], aos_versions: list[str],
@@ -109,6 +152,13 @@ def refresh_pins(table: dict, releases: list[str], aos_versions: list[str],
     """Return a copy of `table` whose commits are what the remotes' branches and tags point to
     now. `urls` maps a repo name to another URL to ask (a mirror, a local repository)."""
     table = copy.deepcopy(table)
+    # A source for a repository the table does not know is a typo, not a mirror to ignore.
+    known = {name for release in table.get("releases", {})
+             for name in release_repos(table, release)} | {"meta-aos"}
+    unknown = sorted(set(urls) - known)
+    if unknown:
+        raise PinsError(f"--source names {', '.join(unknown)}, which the pins table does not "
+                        f"know (known: {', '.join(sorted(known))})")
     for release in releases:
         for name, repo in release_repos(table, release).items():
             url = urls.get(name, repo["url"])
@@ -120,9 +170,11 @@ def refresh_pins(table: dict, releases: list[str], aos_versions: list[str],
                                         "tags": {}})
     for version in aos_versions:
         url = urls.get("meta-aos", aos["url"])
-        sha = ls_remote(url, f"refs/tags/{version}")
+        # aos.version may name a tag (the usual case) or a branch; the table records the
+        # commit either way, under the name the Unit Config uses.
+        sha = ls_remote(url, f"refs/tags/{version}") or ls_remote(url, f"refs/heads/{version}")
         if sha is None:
-            raise PinsError(f"{url}: tag {version} not found")
+            raise PinsError(f"{url}: no tag or branch {version}")
         aos.setdefault("tags", {})[version] = sha
     return table
 

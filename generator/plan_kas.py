@@ -14,7 +14,7 @@ from typing import Optional
 
 from aos_multinode import __version__
 from aos_multinode.model import UnitConfig
-from aos_multinode.pins import aos_commit, release_repos
+from aos_multinode.pins import aos_commit, aos_url, pinned_repo, release_repos
 from aos_multinode.plan import IMAGE, LAYER_DIR, PlannedFile
 
 KAS_DIR = "kas"
@@ -78,7 +78,7 @@ def kas_repos(config: UnitConfig, pins: dict, layer_path: str) -> list[KasRepo]:
     pinned = release_repos(pins, config.yocto_release)
 
     def repo(name: str, layers: tuple[str, ...], comment: str = "") -> KasRepo:
-        entry = pinned[name]
+        entry = pinned_repo(pins, config.yocto_release, name)
         return KasRepo(name, entry["url"], entry["branch"], entry["commit"], layers, comment)
 
     repos = [KasRepo("aos-multinode", None, None, None, (layer_path,),
@@ -92,7 +92,7 @@ def kas_repos(config: UnitConfig, pins: dict, layer_path: str) -> list[KasRepo]:
     repos.append(repo("meta-openembedded", meta_oe_layers(config)))
     if config.aos.enabled:
         repos += [repo("meta-virtualization", (".",)), repo("meta-selinux", (".",))]
-        repos.append(KasRepo("meta-aos", pins["meta-aos"]["url"], None,
+        repos.append(KasRepo("meta-aos", aos_url(pins), None,
                              aos_commit(pins, config.aos.version), (".",),
                              f"meta-aos {config.aos.version}"))
     return repos
