@@ -106,6 +106,7 @@ def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> lis
     common_include = _relative(kas_dir / COMMON, root)
     base = {"config": config, "release": release, "version": __version__, "image": IMAGE,
             "kas_version": KAS_FORMAT_VERSION, "common_include": common_include,
+            "outside_git": root == kas_dir,
             "repos": kas_repos(config, pins, layer_path)}
     files = [PlannedFile(f"{KAS_DIR}/{COMMON}", "kas/common.yml.j2", base)]
     for node in config.nodes:
