@@ -24,5 +24,5 @@ def generate_files(config: UnitConfig, out_dir: Path | str = ".",
     out_dir = Path(out_dir)
     planned = (plan_layer(config, release.value)
                + plan_kas(config, release.value, pins, out_dir)
-               + plan_ci(config, release.value, out_dir))
+               + plan_ci(config, release.value, out_dir, pins_file))
     return release, render_all(sorted(planned, key=lambda f: f.relpath))

@@ -8,6 +8,7 @@ relative to that root, so the plan needs to know where the output goes.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -121,17 +122,39 @@ GITLAB_CI = ".gitlab/ci/aos-multinode.yml"
 KAS_CONTAINER_TAG = "5.5"
 
 
-def plan_ci(config: UnitConfig, release: str, out_dir: Path) -> list[PlannedFile]:
+def _repository_path(path: Path, root: Path) -> str:
+    """`path` relative to the repository root CI works in; only its name when it lies outside
+    (CI cannot see it there: the user has to commit it)."""
+    path = path.resolve()
+    return _relative(path, root) if path.is_relative_to(root) else path.name
+
+
+def check_command(config: UnitConfig, release: str, root: Path, out_dir: Path,
+                  pins_file: Optional[Path | str] = None) -> str:
+    """The `aos-multinode generate ... --check` CI runs: the same inputs as this run, so that
+    only a change to them (or to aos-multinode) makes it fail.
+
+    A release that did not come from the Unit Config (--release, or git describe, which
+    changes with every commit, the one holding the output included) is passed as it is now:
+    otherwise committed output could never be up to date."""
+    words = ["aos-multinode", "generate", _repository_path(Path(config.source_file), root),
+             "-o", _relative(out_dir.resolve(), root), "--check"]
+    if pins_file is not None:
+        words += ["--pins", _repository_path(Path(pins_file), root)]
+    if config.release != release:
+        words += ["--release", release]
+    return shlex.join(words)
+
+
+def plan_ci(config: UnitConfig, release: str, out_dir: Path,
+            pins_file: Optional[Path | str] = None) -> list[PlannedFile]:
     """Return the GitHub Actions workflow and the GitLab CI file, with paths relative to the
     repository root (where CI runs)."""
     root = git_root(out_dir) or out_dir.resolve()
-    unit_config = Path(config.source_file).resolve()
-    unit_config_path = (_relative(unit_config, root) if unit_config.is_relative_to(root)
-                        else unit_config.name)
     ctx = {"config": config, "release": release, "image": IMAGE,
            "kas_container_tag": KAS_CONTAINER_TAG,
            "pip_requirement": f"aos-multinode=={__version__}",
-           "unit_config_path": unit_config_path,
+           "check_command": check_command(config, release, root, out_dir, pins_file),
            "output_path": _relative(out_dir.resolve(), root),
            "kas_path": _relative((out_dir / KAS_DIR).resolve(), root),
            "gitlab_include_path": "/" + _relative((out_dir / GITLAB_CI).resolve(), root)}
