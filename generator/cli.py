@@ -82,14 +82,22 @@ def validate(files: tuple[str, ...], fmt: str) -> None:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of the Unit Config.
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json",
+              show_default=True, help="JSON Schema, or the Markdown reference of every key.")
+def schema(fmt: str) -> None:
+    """Print the JSON Schema of the Unit Config (or its Markdown reference).
 
     \b
     Use it in editors with yaml-language-server, e.g. at the top of unit-config.yaml:
       # yaml-language-server: $schema=./unit-config.schema.json
     after: aos-multinode schema > unit-config.schema.json
+    The reference in docs/unit-config.md is: aos-multinode schema --format markdown
     """
+    if fmt == "markdown":
+        from aos_multinode.reference import unit_config_reference
+
+        click.echo(unit_config_reference(), nl=False)
+        return
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
 
@@ -414,7 +422,7 @@ def verify(directory: str, layers: tuple[str, ...], bitbake_dir: str | None,
         build_dir=Path(build_dir) if build_dir else None, nodes=list(nodes),
         machine_conf=Path(machine_conf) if machine_conf else None,
         workdir=Path(workdir) if workdir else None, sharing=not no_sharing)
-    result = run_verify(options, Progress(sys.stderr, total=len(nodes)))
+    result = run_verify(options, Progress(sys.stderr))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:
