@@ -81,4 +81,25 @@ def unit_config_reference() -> str:
     for path, struct in sections:
         out += ["", f"## `{path}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         out += _rows(struct, f"{path}.", [])
+    out += ["", "## Rules across keys", ""] + [f"- {rule}" for rule in RULES]
     return "\n".join(out) + "\n"
+
+
+RULES = (
+    "The file is one YAML mapping in UTF-8, at most 1 MiB; duplicate keys and unknown keys "
+    "are errors (unknown keys get a \"did you mean\" hint).",
+    "`nodes[].index`, `nodes[].id` (default `node<index>`), `nodes[].hostname` and every "
+    "address are unique across the device.",
+    "With a `static` cluster interface every node has an `address`; every other `static` "
+    "interface needs `nodes[].addresses.<interface>` on every node; `addresses` never names "
+    "the cluster interface or a `dhcp` interface.",
+    "Every address (and gateway) lies inside its interface's subnet, in the same IP version, "
+    "and is not the network, broadcast or gateway address; subnets do not overlap.",
+    "Every `nodes[].role` names a role under `roles`; exactly one node has a role with "
+    "`main: true` (the Aos main node).",
+    "`time_sync.server` names a node id (default: the main node).",
+    "`rebalance.policy.<x>.min_threshold` is below `max_threshold`.",
+    "`aos.enabled: true` needs `yocto.release: scarthgap` (meta-aos 9).",
+    "Strings that reach BitBake, shell, systemd or YAML files are restricted to safe "
+    "characters: no quotes, `$`, braces, spaces, newlines or `..` path parts.",
+)
