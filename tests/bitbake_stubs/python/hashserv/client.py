@@ -1,0 +1,1 @@
+"""Test stand-in for hashserv.client (see tests/bitbake_stubs/README)."""

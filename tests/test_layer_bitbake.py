@@ -1,0 +1,321 @@
+"""The generated layer, read by BitBake's own parser (the `bb` library of PyPI's
+bitbake-setup): every conf/*.conf and every recipe parses, and the values BitBake expands are
+the ones the Unit Config asks for.
+
+openembedded-core and meta-aos are not checked out in CI: empty stand-ins for the classes the
+recipes inherit and for meta-aos's aos-image.inc live in tests/bitbake_stubs/ (see its
+README). So the tests assert what the layer itself sets, not what those classes would add.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from layer_helpers import (EXAMPLES, LAYER, VALID_DIR, BitBakeParser, example_id, layer_of,
+                           load, recipe_name, recipes)
+
+SOURCES = EXAMPLES + sorted(VALID_DIR.glob("*.yaml"))
+COLLECTION = "aos-multinode"
+IMAGE = "aos-multinode-image"
+
+# What a node's local.conf fragment may set: its identity, meta-aos's per-node variables and
+# the role's kernel. Anything else (DISTRO_FEATURES, MACHINE, INHERIT, TMPDIR, ...) would
+# change far more tasks than the node's own (see the layer README, "Build cost").
+NODE_CONF_ALLOWED = re.compile(r"^(AOS_MULTINODE_[A-Z_]+|AOS_[A-Z_]+|"
+                               r"PREFERRED_PROVIDER_virtual/kernel)$")
+
+
+def node_cases(sources):
+    return [pytest.param(source, node.id, id=f"{source.stem}-{node.id}")
+            for source in sources for node in load(source).nodes]
+
+
+@pytest.fixture(scope="module")
+def parsed():
+    """Parse every recipe of an example once per node (with that node's fragment); cached."""
+    cache = {}
+
+    def get(source: Path, node_id: str):
+        key = (str(source), node_id)
+        if key not in cache:
+            config = load(source)
+            node = config.node(node_id)
+            parser = BitBakeParser(layer_of(source))
+            d = parser.node_data(node.id, node.machine)
+            cache[key] = {recipe_name(path): parser.recipe(path, d)
+                          for path in recipes(parser.layer)}
+        return cache[key]
+    return get
+
+
+# --- conf/layer.conf -------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", SOURCES, ids=example_id)
+def test_layer_conf(source):
+    config = load(source)
+    layer = layer_of(source)
+    parser = BitBakeParser(layer)
+    d = parser.conf(layer / "conf" / "layer.conf", LAYERDIR=str(layer),
+                    LAYERDIR_RE=re.escape(str(layer)), BBPATH="/stubs", BBFILES="")
+
+    assert COLLECTION in d.getVar("BBFILE_COLLECTIONS").split()
+    assert d.getVar(f"LAYERSERIES_COMPAT_{COLLECTION}").split() == [config.yocto_release]
+    depends = d.getVar(f"LAYERDEPENDS_{COLLECTION}").split()
+    assert "core" in depends
+    assert ("aos" in depends) == config.aos.enabled
+    # chrony lives in meta-networking, linuxptp in meta-oe.
+    assert ("networking-layer" if config.time_protocol == "ntp" else "openembedded-layer") \
+        in depends
+    assert d.getVar("BBPATH").split(":") == ["/stubs", str(layer)]
+    int(d.getVar(f"BBFILE_PRIORITY_{COLLECTION}"))
+    # Build-wide settings never belong in a layer.conf.
+    for name in ("BBMULTICONFIG", "TMPDIR", "MACHINE", "DISTRO", "DISTRO_FEATURES"):
+        assert d.getVar(name) is None, name
+
+    # BitBake finds every recipe of the layer through BBFILES, and each belongs to the
+    # collection through BBFILE_PATTERN.
+    globs = d.getVar("BBFILES").split()
+    pattern = re.compile(d.getVar(f"BBFILE_PATTERN_{COLLECTION}"))
+    for recipe in recipes(layer):
+        assert any(fnmatch.fnmatch(str(recipe), g) for g in globs), recipe
+        assert pattern.match(str(recipe)), recipe
+    assert not [p for p in layer.rglob("*.bb") if p not in recipes(layer)]
+
+
+# --- conf/nodes/<id>.conf: the local.conf fragment ---------------------------------------
+
+@pytest.mark.parametrize("source,node_id", node_cases(SOURCES))
+def test_node_fragment(source, node_id):
+    config = load(source)
+    node = config.node(node_id)
+    parser = BitBakeParser(layer_of(source))
+    baseline = set(parser.data().keys())
+    d = parser.conf(parser.layer / "conf" / "nodes" / f"{node_id}.conf")
+    values = {name: d.getVar(name) for name in set(d.keys()) - baseline
+              if not name.startswith("__") and name != "FILE"}
+
+    assert not [name for name in values if not NODE_CONF_ALLOWED.match(name)]
+    assert values["AOS_MULTINODE_DEVICE_ID"] == config.device_id
+    assert values["AOS_MULTINODE_CLUSTER_ID"] == config.cluster_id
+    assert values["AOS_MULTINODE_NODE_ID"] == node.id
+    assert values["AOS_MULTINODE_NODE_INDEX"] == str(node.index)
+    assert values["AOS_MULTINODE_NODE_ROLE"] == node.role.name
+    assert values["AOS_MULTINODE_HOSTNAME"] == node.hostname
+    assert values["AOS_MULTINODE_MAIN"] == ("1" if node.is_main else "0")
+    assert values["AOS_MULTINODE_STORAGE"] == node.storage
+    assert values["AOS_MULTINODE_RELEASE"]
+    assert values.get("PREFERRED_PROVIDER_virtual/kernel") == node.role.kernel
+
+    aos = {name: value for name, value in values.items()
+           if name.startswith("AOS_") and not name.startswith("AOS_MULTINODE_")}
+    if not config.aos.enabled:
+        assert aos == {}
+        return
+    main = config.main_node
+    assert aos["AOS_MAIN_NODE"] == ("1" if node.is_main else "0")
+    assert aos["AOS_NODE_HOSTNAME"] == node.hostname
+    assert aos["AOS_MAIN_NODE_HOSTNAME"] == main.hostname
+    assert aos["AOS_UNIT_MODEL"] == config.aos.unit_model
+    assert aos["AOS_UNIT_VERSION"] == config.aos.unit_version
+    assert aos["AOS_NODE_TYPE"].endswith(f"-{node.role.name}")
+    assert aos["AOS_USE_DHCP"] == ("1" if config.cluster_interface.addressing == "dhcp" else "0")
+    if node.address is not None:
+        assert aos["AOS_NODE_IP"] == str(node.address)
+    if main.address is not None:
+        assert aos["AOS_DNS_IP"] == str(main.address)
+    hosts = aos["AOS_HOSTS"].split()
+    for other in config.nodes:
+        if other.address is not None:
+            assert f"{other.address}={other.hostname}" in hosts
+
+
+# --- conf/multiconfig/<id>.conf ------------------------------------------------------------
+
+@pytest.mark.parametrize("source", SOURCES, ids=example_id)
+def test_multiconfigs(source):
+    config = load(source)
+    parser = BitBakeParser(layer_of(source), topdir=Path("/work/build"))
+    tmpdirs = set()
+    for node in config.nodes:
+        path = parser.layer / "conf" / "multiconfig" / f"{node.id}.conf"
+        d = parser.conf(path, BB_CURRENT_MC=node.id)
+        assert d.getVar("MACHINE") == node.machine
+        assert "${BB_CURRENT_MC}" in d.getVar("TMPDIR", False)
+        tmpdir = d.getVar("TMPDIR")
+        assert tmpdir.startswith("/work/build/") and node.id in tmpdir
+        tmpdirs.add(tmpdir)
+        # It pulls in the node's own fragment.
+        assert d.getVar("AOS_MULTINODE_NODE_ID") == node.id
+        assert d.getVar("BBMULTICONFIG") is None
+    assert len(tmpdirs) == len(config.nodes), "every multiconfig needs a TMPDIR of its own"
+    assert sorted(p.stem for p in (parser.layer / "conf" / "multiconfig").iterdir()) == \
+        sorted(node.id for node in config.nodes)
+
+
+# --- recipes -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source,node_id", node_cases(SOURCES))
+def test_image(source, node_id, parsed):
+    config = load(source)
+    node = config.node(node_id)
+    image = parsed(source, node_id)[IMAGE]
+
+    installed = image.getVar("IMAGE_INSTALL").split()
+    assert f"aos-node-config-{node.id}" in installed
+    assert f"packagegroup-aos-multinode-{node.role.name}" in installed
+    assert not [p for p in installed if p.startswith("aos-node-config-") and
+                p != f"aos-node-config-{node.id}"]
+    link = image.getVar("IMAGE_LINK_NAME")
+    release = image.getVar("AOS_MULTINODE_RELEASE")
+    assert f"-{config.device_id}-{node.id}-{release}" in link
+    assert image.getVarFlag("SKIP_RECIPE", IMAGE) == ""
+    assert {"wic", "wic.bmap"} <= set(image.getVar("IMAGE_FSTYPES").split())
+    assert "aos_multinode_identity" in image.getVar("ROOTFS_POSTPROCESS_COMMAND")
+    assert image.getVarFlag("aos_multinode_identity", "func")
+    # meta-aos's image include is followed exactly when Aos is on.
+    assert (image.getVar("AOS_IMAGE_INC_STUB") == "1") == config.aos.enabled
+    assert image.getVar("LICENSE") == ("Apache-2.0" if config.aos.enabled else "MIT")
+
+
+@pytest.mark.parametrize("source", EXAMPLES, ids=example_id)
+def test_image_wks_follows_efi(source):
+    """On an EFI machine the image uses the layer's PARTUUID wks; elsewhere the machine's."""
+    config = load(source)
+    node = config.nodes[0]
+    parser = BitBakeParser(layer_of(source))
+    image = parser.layer / "recipes-core" / "images" / f"{IMAGE}.bb"
+    efi = parser.recipe(image, parser.node_data(node.id, node.machine,
+                                                MACHINE_FEATURES="efi pci"))
+    assert efi.getVar("WKS_FILE") == "aos-multinode-efi.wks.in"
+    assert (parser.layer / "wic" / "aos-multinode-efi.wks.in").is_file()
+    other = parser.recipe(image, parser.node_data(node.id, node.machine,
+                                                  WKS_FILE="machine.wks"))
+    assert other.getVar("WKS_FILE") == "machine.wks"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=example_id)
+def test_image_without_node_is_skipped(source):
+    """Without a node fragment the image says what to do instead of building a nameless
+    image; with one it is not skipped."""
+    parser = BitBakeParser(layer_of(source))
+    image = parser.recipe(parser.layer / "recipes-core" / "images" / f"{IMAGE}.bb")
+    reason = image.getVarFlag("SKIP_RECIPE", IMAGE)
+    assert reason and "conf/nodes/" in reason
+
+
+@pytest.mark.parametrize("source,node_id", node_cases(SOURCES))
+def test_node_config_recipes(source, node_id, parsed):
+    config = load(source)
+    node = config.node(node_id)
+    datastores = parsed(source, node_id)
+    for other in config.nodes:
+        recipe = datastores[f"aos-node-config-{other.id}"]
+        assert recipe.getVar("AOS_NODE_CONFIG_ID") == other.id
+        assert f"file://{other.id}/" in recipe.getVar("SRC_URI").split()
+        # Machine-specific config: its own package architecture, and only for its MACHINE.
+        assert recipe.getVar("PACKAGE_ARCH", False) == "${MACHINE_ARCH}"
+        compatible = recipe.getVar("COMPATIBLE_MACHINE")
+        assert re.match(compatible, other.machine)
+        assert bool(re.match(compatible, node.machine)) == (other.machine == node.machine)
+        for near in (f"{other.machine}x", f"x{other.machine}", "qemux86-64", "raspberrypi4"):
+            if near != other.machine:
+                assert not re.match(compatible, near), near
+        packages = recipe.getVar("PACKAGES").split()
+        assert packages and all(p.startswith(f"aos-node-config-{other.id}") for p in packages)
+
+
+@pytest.mark.parametrize("source,node_id", node_cases(EXAMPLES))
+def test_support_recipes(source, node_id, parsed):
+    config = load(source)
+    datastores = parsed(source, node_id)
+    for role in config.roles:
+        group = datastores[f"packagegroup-aos-multinode-{role.name}"]
+        rdepends = group.getVar(f"RDEPENDS:packagegroup-aos-multinode-{role.name}").split()
+        assert {"aos-cluster-agent", "aos-multinode-timesync",
+                "aos-multinode-rebalance"} <= set(rdepends)
+        assert set(role.packages) <= set(rdepends)
+        assert ("aos-multinode-rebalance-aos-unit-config" in rdepends) == \
+            (role.main and config.aos.enabled)
+    timesync = datastores["aos-multinode-timesync"]
+    runtime = timesync.getVar("RDEPENDS:aos-multinode-timesync").split()
+    assert ("chrony" if config.time_protocol == "ntp" else "linuxptp") in runtime
+    agent = datastores["aos-cluster-agent"]
+    assert agent.getVar("SYSTEMD_SERVICE:aos-cluster-agent") == "aos-cluster-agent.service"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=example_id)
+def test_local_files_and_license_checksums(source, parsed):
+    """Every file:// a recipe fetches exists beside it, and LIC_FILES_CHKSUM holds the real
+    md5 of the license text it names."""
+    config = load(source)
+    node = config.nodes[0]
+    for path in recipes(layer_of(source)):
+        recipe = parsed(source, node.id)[recipe_name(path)]
+        files = path.parent / "files"
+        for uri in (recipe.getVar("SRC_URI") or "").split():
+            assert uri.startswith("file://"), f"{path.name}: only local files, got {uri}"
+            local = files / uri[len("file://"):].split(";")[0]
+            assert local.exists(), f"{path.name}: {uri} is missing ({local})"
+        for entry in (recipe.getVar("LIC_FILES_CHKSUM") or "").split():
+            name, _, params = entry[len("file://"):].partition(";")
+            md5 = dict(p.split("=", 1) for p in params.split(";"))["md5"]
+            assert hashlib.md5((files / name).read_bytes()).hexdigest() == md5, path.name
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=example_id)
+def test_only_node_recipes_and_image_differ_between_nodes(source, parsed):
+    """The build-cost design, checked on the parsed data: for nodes that share a MACHINE,
+    every recipe but the image expands to exactly the same values whichever node's
+    fragment is in local.conf. So BitBake gives their tasks the same signatures and builds
+    them once."""
+    config = load(source)
+    by_machine = {}
+    for node in config.nodes:
+        by_machine.setdefault(node.machine, []).append(node)
+    node_vars = set()
+    for node in config.nodes:
+        for d in parsed(source, node.id).values():
+            node_vars |= {k for k in d.keys() if k.startswith("AOS_") or
+                          k == "PREFERRED_PROVIDER_virtual/kernel"}
+            break
+    for nodes in by_machine.values():
+        if len(nodes) < 2:
+            continue
+        first = parsed(source, nodes[0].id)
+        for other in nodes[1:]:
+            second = parsed(source, other.id)
+            for name, d in first.items():
+                if name == IMAGE:
+                    continue
+                a, b = _expanded(d, node_vars), _expanded(second[name], node_vars)
+                differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                assert not differ, f"{name} differs between {nodes[0].id} and {other.id}: " \
+                                   f"{differ}"
+
+
+def _expanded(d, skip) -> dict:
+    out = {}
+    for name in d.keys():
+        if name in skip or name.startswith("__") or name in ("FILE", "BBINCLUDED"):
+            continue
+        try:
+            out[name] = d.getVar(name)
+        except Exception as exc:  # an expansion error is a value too
+            out[name] = f"<{type(exc).__name__}>"
+    return out
+
+
+def test_parser_rejects_a_broken_recipe(tmp_path):
+    """The parser really checks: an unclosed shell function fails the parse."""
+    layer = tmp_path / LAYER
+    (layer / "recipes-core" / "broken").mkdir(parents=True)
+    broken = layer / "recipes-core" / "broken" / "broken_1.0.bb"
+    broken.write_text('SUMMARY = "broken"\ndo_install() {\n    install -d ${D}\n')
+    parser = BitBakeParser(layer)
+    with pytest.raises(Exception, match="never closed|Unparsed|unclosed"):
+        parser.recipe(broken)
