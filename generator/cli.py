@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from aos_multinode import __version__
+from aos_multinode import __version__, term
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.load import load_unit_config
 from aos_multinode.report import summary_dict, summary_text
@@ -22,7 +22,12 @@ EPILOG = "Docs: README.md and docs/ in the aos-multinode repository."
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, "--version", prog_name="aos-multinode")
-def cli() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and what was asked for.")
+@click.option("-v", "--verbose", is_flag=True, help="Print more (e.g. identical files).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour in the output (auto: in a terminal, unless "
+              "NO_COLOR is set).")
+def cli(quiet: bool, verbose: bool, color: str) -> None:
     """Turn one Unit Config (unit-config.yaml) into a BitBake layer, per-node local.conf
     fragments and kas files: one image per node of a multi-node AosEdge device.
 
@@ -35,6 +40,7 @@ def cli() -> None:
     Shell completion (bash; zsh and fish likewise):
       eval "$(_AOS_MULTINODE_COMPLETE=bash_source aos-multinode)"
     """
+    term.SETTINGS.quiet, term.SETTINGS.verbose, term.SETTINGS.color = quiet, verbose, color
 
 
 @cli.command()
@@ -62,7 +68,7 @@ def validate(files: tuple[str, ...], fmt: str) -> None:
                             "warnings": [f.as_dict() for f in exc.warnings]})
             if fmt == "text":
                 for finding in exc.warnings + exc.findings:
-                    click.echo(finding.format(), err=True)
+                    term.echo(term.finding_line(finding), err=True)
                 click.echo(f"{file}: {len(exc.findings)} error"
                            f"{'s' if len(exc.findings) != 1 else ''}; nothing was accepted",
                            err=True)
@@ -72,9 +78,10 @@ def validate(files: tuple[str, ...], fmt: str) -> None:
                         "summary": summary_dict(loaded.config)})
         if fmt == "text":
             for finding in loaded.warnings:
-                click.echo(finding.format(), err=True)
-            click.echo(f"{file}: valid")
-            click.echo(summary_text(loaded.config))
+                term.echo(term.finding_line(finding), err=True)
+            term.echo(f"{file}: " + click.style("valid", fg="green", bold=True))
+            if not term.SETTINGS.quiet:
+                term.echo(summary_text(loaded.config))
     if fmt == "json":
         click.echo(json.dumps({"files": results}, indent=2, sort_keys=True))
     if not all(result["valid"] for result in results):
@@ -136,29 +143,35 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
 
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
-        click.echo(finding.format(), err=True)
+        term.echo(term.finding_line(finding), err=True)
     resolved, files = generate_files(loaded.config, out_dir, release, pins_file)
     if resolved.dirty:
-        click.echo(f"warning: the git tree is dirty; release is {resolved.value}", err=True)
+        term.echo(click.style("warning", fg="yellow", bold=True) + ": the git tree is dirty; "
+                  f"release is {resolved.value} (commit, or set `release:` in the Unit Config)",
+                  err=True)
     target = Path(out_dir)
     if dry_run or check:
-        statuses = [s for s in classify(target, files, force)]
+        statuses = classify(target, files, force)
         stale = [s for s in statuses if s.status != "identical"]
         for status in (statuses if dry_run else stale):
-            click.echo(f"{status.status:9} {status.relpath}"
-                       + (f"  ({status.reason})" if status.reason else ""))
+            term.echo(term.status_line(status.status, status.relpath, status.reason))
         if check and stale:
-            click.echo(f"{len(stale)} file(s) out of date; run: aos-multinode generate "
-                       f"{unit_config} -o {out_dir}", err=True)
+            rerun = " ".join(["aos-multinode generate", unit_config, "-o", out_dir]
+                             + (["--release", release] if release else [])
+                             + (["--pins", pins_file] if pins_file else []))
+            term.echo(f"{len(stale)} file(s) out of date; run: {rerun}", err=True)
             sys.exit(1)
         return
     statuses = write_tree(target, files, force)
     counts = {word: sum(1 for s in statuses if s.status == word)
               for word in ("create", "update", "delete", "identical")}
     for status in statuses:
-        if status.status != "identical":
-            click.echo(f"{status.status:9} {status.relpath}")
-    click.echo(", ".join(f"{n} {w}" for w, n in counts.items()) + f" (release {resolved.value})")
+        if status.status != "identical" or term.SETTINGS.verbose:
+            if not term.SETTINGS.quiet:
+                term.echo(term.status_line(status.status, status.relpath))
+    if not term.SETTINGS.quiet:
+        term.echo(", ".join(f"{n} {w}" for w, n in counts.items())
+                  + f" (release {resolved.value})")
 
 
 @cli.command()
@@ -214,7 +227,7 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
 def _load_quietly(unit_config: str):
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
-        click.echo(finding.format(), err=True)
+        term.echo(term.finding_line(finding), err=True)
     return loaded.config
 
 
@@ -444,10 +457,10 @@ def main() -> None:
     except UnitConfigError as exc:
         # Each finding is already a complete `FILE:LINE:COL: error: PATH: message` line.
         for finding in exc.warnings + exc.findings:
-            click.echo(finding.format(), err=True)
+            term.echo(term.finding_line(finding), err=True)
         sys.exit(exc.exit_code)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        term.echo(term.error_text(str(exc)), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted; the last good output is untouched", err=True)
