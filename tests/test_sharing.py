@@ -1,0 +1,193 @@
+"""The sharing comparison's pure functions: sigdata paths, the comparison, the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from aos_multinode import sharing
+from aos_multinode.sharing import NodeInfo, TaskKey
+
+HASH_A = "a" * 64
+HASH_B = "b" * 64
+
+
+@pytest.mark.parametrize("relpath,expected", [
+    (f"cortexa57-poky-linux/zlib/1.3.1.do_compile.sigdata.{HASH_A}",
+     (TaskKey("cortexa57-poky-linux/zlib/1.3.1", "do_compile"), HASH_A)),
+    # PV with dots and dashes; a task with an underscore.
+    (f"x86_64-linux/gcc-cross-aarch64/13.3.0.do_populate_sysroot.sigdata.{HASH_B}",
+     (TaskKey("x86_64-linux/gcc-cross-aarch64/13.3.0", "do_populate_sysroot"), HASH_B)),
+    # Shared work directories sit one level higher.
+    (f"work-shared/gcc-13.3.0-r0.do_preconfigure.sigdata.{HASH_A}",
+     (TaskKey("work-shared/gcc-13.3.0-r0", "do_preconfigure"), HASH_A)),
+    # PV "git" style with + in it.
+    (f"qemuarm64-poky-linux/aos-node-config-b/1.0+git.do_install.sigdata.{HASH_B}",
+     (TaskKey("qemuarm64-poky-linux/aos-node-config-b/1.0+git", "do_install"), HASH_B)),
+])
+def test_parse_sigdata_path(relpath, expected):
+    assert sharing.parse_sigdata_path(relpath) == expected
+
+
+@pytest.mark.parametrize("relpath", [
+    f"x86_64-linux/zlib-native/1.3.1.do_compile.{HASH_A}",               # a stamp
+    f"x86_64-linux/zlib-native/1.3.1.do_compile.sigbasedata.{HASH_A}",   # basehash only
+    "x86_64-linux/zlib-native/1.3.1.do_compile.taint",
+    "x86_64-linux/zlib-native/1.3.1.do_compile.sigdata.nothex",
+])
+def test_other_stamp_files_are_ignored(relpath):
+    assert sharing.parse_sigdata_path(relpath) is None
+
+
+def test_task_key_recipe():
+    assert TaskKey("x86_64-linux/zlib-native/1.3.1", "do_compile").recipe == "zlib-native"
+    assert TaskKey("work-shared/gcc-13.3.0-r0", "do_fetch").recipe == "gcc-13.3.0-r0"
+    assert TaskKey("arch/zlib/1.3", "do_install").label == "zlib:do_install"
+
+
+def tasks(*items):
+    """{TaskKey: hash} from (recipe, task, hash) triples on one arch."""
+    return {TaskKey(f"arch/{recipe}/1.0", task): signature for recipe, task, signature in items}
+
+
+BASE = [("zlib", "do_compile", "1"), ("zlib", "do_install", "2"), ("busybox", "do_compile", "3")]
+
+
+def test_added_tasks_are_the_ones_with_another_signature_or_new():
+    reference = tasks(*BASE, ("aos-node-config-a", "do_install", "4"))
+    node = tasks(*BASE[:2], ("busybox", "do_compile", "X"),
+                 ("aos-node-config-b", "do_install", "4"))
+    added = sharing.added_tasks(reference, node)
+    assert [key.label for key in added] == ["aos-node-config-b:do_install", "busybox:do_compile"]
+    assert sharing.unique_tasks([reference, node]) == 6
+
+
+def test_signatures_take_the_sigdata_files_only():
+    paths = [f"arch/zlib/1.0.do_compile.sigdata.{HASH_A}", "arch/zlib/1.0.do_compile.taint",
+             f"arch/zlib/1.0.do_install.sigdata.{HASH_B}"]
+    assert sharing.signatures(paths) == {TaskKey("arch/zlib/1.0", "do_compile"): HASH_A,
+                                         TaskKey("arch/zlib/1.0", "do_install"): HASH_B}
+
+
+def test_category():
+    node = NodeInfo("b", "qemuarm64", "worker")
+    assert sharing.category("aos-node-config-b", node) == "node-config"
+    assert sharing.category("aos-node-config-a", node) == "other"
+    assert sharing.category("aos-multinode-image", node) == "image"
+    assert sharing.category("packagegroup-aos-multinode-worker", node) == "role"
+    assert sharing.category("linux-yocto-rt", node) == "other"
+
+
+def test_group_by_machine_follows_the_node_index():
+    nodes = [NodeInfo("rt0", "x86", index=2), NodeInfo("gpu0", "arm", index=1),
+             NodeInfo("main", "x86", index=0)]
+    groups = sharing.group_by_machine(nodes)
+    assert list(groups) == ["x86", "arm"]
+    assert [n.node for n in groups["x86"]] == ["main", "rt0"]
+
+
+def image_tasks(count: int, node: str, image_hash: str) -> dict:
+    """A node with `count` shared tasks, its own config recipe and image tasks."""
+    out = tasks(*[(f"recipe{i}", "do_compile", str(i)) for i in range(count)])
+    out.update(tasks((f"aos-node-config-{node}", "do_install", "c"),
+                     ("aos-multinode-image", "do_rootfs", image_hash),
+                     ("aos-multinode-image", "do_image_wic", image_hash)))
+    return out
+
+
+def test_report_goal_met_for_identity_only_nodes():
+    nodes = [NodeInfo("a", "qemuarm64", "controller", index=0),
+             NodeInfo("b", "qemuarm64", "controller", index=1)]
+    report = sharing.sharing_report(nodes, {"a": image_tasks(1000, "a", "1"),
+                                            "b": image_tasks(1000, "b", "2")})
+    (group,) = report.groups
+    (extra,) = group.extras
+    assert len(extra.added) == 3 and extra.tasks == 1003
+    assert extra.percent == pytest.approx(300 / 1003)
+    assert [(r.recipe, r.tasks, r.category) for r in extra.recipes] == [
+        ("aos-multinode-image", 2, "image"), ("aos-node-config-b", 1, "node-config")]
+    assert extra.goal_met and report.goal_met
+    assert extra.differences == []
+    assert group.unique_tasks == 1006 and report.ratio == pytest.approx(1006 / 1003)
+    data = report.as_dict()
+    assert data["machines"][0]["extra_nodes"][0]["added_tasks"] == 3
+    assert data["goal_met"] is True
+    text = sharing.format_report(report)
+    assert "b: +3 of 1,003 tasks (0.30 %) over a; goal met" in text
+    assert "All 2 nodes: 1,006 unique tasks / 1,003 tasks of one node = 1.003" in text
+
+
+def test_report_goal_missed_names_the_other_recipes_and_differences():
+    nodes = [NodeInfo("main", "x86", "main", index=0),
+             NodeInfo("rt0", "x86", "rt", kernel="linux-yocto-rt", index=2),
+             NodeInfo("gpu0", "arm", "gpu", index=1)]
+    main = image_tasks(100, "main", "1")
+    rt0 = image_tasks(100, "rt0", "2")
+    rt0.update(tasks(("linux-yocto-rt", "do_compile", "k"), ("linux-yocto-rt", "do_deploy", "k")))
+    gpu0 = {TaskKey(f"armv8/{k.recipe}/1.0", k.task): h
+            for k, h in image_tasks(100, "gpu0", "3").items()}
+    causes = {"rt0": {"linux-yocto-rt": [
+        "new task (the reference node does not build it) (2 tasks)"]}}
+    report = sharing.sharing_report(nodes, {"main": main, "rt0": rt0, "gpu0": gpu0}, causes)
+    assert [g.machine for g in report.groups] == ["x86", "arm"]
+    (extra,) = report.groups[0].extras
+    assert not extra.goal_met and not report.goal_met
+    assert extra.differences == ["role rt (reference: main)",
+                                 "kernel linux-yocto-rt (reference: default)"]
+    assert ("linux-yocto-rt", 2, "other") in [(r.recipe, r.tasks, r.category)
+                                              for r in extra.recipes]
+    assert report.groups[1].extras == [] and report.groups[1].ratio == 1.0
+    # main 103 + rt0 5 (config, image x2, kernel x2) + gpu0 103 on another arch.
+    assert report.unique_tasks == 211
+    text = sharing.format_report(report)
+    assert "goal NOT met" in text and "linux-yocto-rt [other]  <- new task" in text
+
+
+def test_nodes_without_signatures_are_left_out():
+    nodes = [NodeInfo("a", "m", index=0), NodeInfo("b", "m", index=1)]
+    report = sharing.sharing_report(nodes, {"b": image_tasks(10, "b", "1")})
+    assert report.nodes == 1 and report.groups[0].reference.node == "b"
+
+
+SIG_REF = {"task": "do_install", "basehash": "1",
+           "varvals": {"do_install": "install ${NODE_ID}", "NODE_ID": "a", "PN": "x"},
+           "runtaskhashes": {"zlib:do_install": "z1"}, "file_checksum_values": [["f", "c1"]]}
+
+
+def sig(**changes):
+    doc = {key: (dict(value) if isinstance(value, dict) else value)
+           for key, value in SIG_REF.items()}
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            doc[key].update(value)
+        else:
+            doc[key] = value
+    return doc
+
+
+@pytest.mark.parametrize("node,expected", [
+    (sig(varvals={"NODE_ID": "b"}), "variables: NODE_ID"),
+    (sig(varvals={"do_install": "install -m 0644 ${NODE_ID}"}), "variables: (task code)"),
+    (sig(file_checksum_values=[["f", "c2"]]), "files: f"),
+    (sig(runtaskhashes={"zlib:do_install": "z2"}), "dependencies: zlib:do_install"),
+    (sig(runtaskhashes={"mc:b:busybox:do_install": "z2"}),
+     "dependencies: busybox:do_install"),
+    (sig(taint="nostamp:123"), "tainted"),
+])
+def test_task_cause(node, expected):
+    assert sharing.task_cause(SIG_REF, node) == expected
+
+
+def test_task_cause_new_task():
+    assert sharing.task_cause(None, SIG_REF).startswith("new task")
+
+
+def test_root_causes_summarise_per_recipe():
+    key = TaskKey("arch/nodeinfo/1.0", "do_install")
+    other = TaskKey("arch/image/1.0", "do_rootfs")
+    other2 = TaskKey("arch/image/1.0", "do_image")
+    pairs = {key: (SIG_REF, sig(varvals={"NODE_ID": "b"})),
+             other: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z2"})),
+             other2: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z3"}))}
+    assert sharing.root_causes(pairs) == {"nodeinfo": ["variables: NODE_ID (1 task)"],
+                                          "image": ["dependencies only (2 tasks)"]}
+    assert sharing.changed_variables(pairs) == {"NODE_ID": 1}
