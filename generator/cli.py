@@ -465,11 +465,11 @@ def verify(directory: str, layers: tuple[str, ...], bitbake_dir: str | None,
         machine_conf=Path(machine_conf) if machine_conf else None,
         workdir=Path(workdir) if workdir else None, sharing=not no_sharing,
         checkouts=Path(checkouts) if checkouts else None)
-    result = run_verify(options, Progress(sys.stderr))
+    result = run_verify(options, Progress(sys.stderr, quiet=term.SETTINGS.quiet))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
     else:
-        click.echo(format_result(result, verbose))
+        click.echo(format_result(result, verbose or term.SETTINGS.verbose))
     if result.problems:
         sys.exit(1)
 

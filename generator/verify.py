@@ -120,6 +120,31 @@ def kas_common(directory: Path) -> Optional[tuple[Optional[str], list[str]]]:
     return data.get("distro"), lines
 
 
+def kas_layers(directory: Path, checkouts: Path) -> list[Path]:
+    """Return the layers the generated kas files name (kas/include/common.yml, every
+    repository but the generated layer's), found in CHECKOUTS as kas checks them out
+    (CHECKOUTS/<repository>/<layer>); raise VerifyError naming what is missing."""
+    path = directory / KAS_COMMON
+    if not path.is_file():
+        raise VerifyError(f"{path}: not found; --checkouts needs the generated kas files "
+                          "(or name the layers with --layers)")
+    import yaml
+
+    repos = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("repos") or {}
+    layers, missing = [], []
+    for name, repo in repos.items():
+        if not repo or not repo.get("url"):
+            continue
+        for layer in repo.get("layers") or {}:
+            found = (checkouts / name / layer).resolve() if layer != "." else \
+                (checkouts / name).resolve()
+            (layers if (found / "conf" / "layer.conf").is_file() else missing).append(found)
+    if missing:
+        raise VerifyError(f"{checkouts}: missing layers the kas files name: "
+                          + ", ".join(map(str, missing)))
+    return layers
+
+
 def _is_node_require(line: str) -> bool:
     return bool(re.match(r"^\s*(require|include)\s+conf/nodes/\S+\.conf\s*$", line))
 
@@ -722,6 +747,7 @@ class VerifyOptions:
     machine_conf: Optional[Path] = None
     workdir: Optional[Path] = None
     sharing: bool = True
+    checkouts: Optional[Path] = None
 
 
 @dataclass
@@ -770,12 +796,14 @@ def resolve_settings(options: VerifyOptions, layer: Path) -> Settings:
     directory kas made, or the generated kas files (in that order of preference)."""
     aos = layer_needs_aos(layer)
     build_dir = options.build_dir
+    if options.checkouts is not None and not options.layers:
+        options = replace(options, layers=kas_layers(options.directory, options.checkouts))
     if not options.layers and build_dir is None:
         build_dir = _default_build_dir(options.directory)
         if build_dir is None:
             raise VerifyError("name the layers with --layers (e.g. --layers "
-                              "poky/meta,poky/meta-poky) or a kas build directory with "
-                              "--build-dir")
+                              "poky/meta,poky/meta-poky), a kas build directory with "
+                              "--build-dir, or the checkouts with --checkouts")
     layers = list(options.layers) or bblayers_layers(build_dir)
     kas = kas_common(options.directory)
     if build_dir is not None and not options.layers:
@@ -957,12 +985,15 @@ class Progress:
     """Progress on a stream: one line rewritten in place on a terminal, plain lines (start,
     every 30 s, end) otherwise. Called as progress(label, step, elapsed, status)."""
 
-    def __init__(self, stream: TextIO = sys.stderr):
+    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False):
         self.stream = stream
         self.tty = stream.isatty()
+        self.quiet = quiet
         self.last_plain: dict[tuple, float] = {}
 
     def __call__(self, label: str, step: str, elapsed: float, status: str) -> None:
+        if self.quiet:
+            return
         head = f"{label}: {step}"
         final = status == "done" or status.startswith("failed")
         clock = f"{int(elapsed) // 60}:{int(elapsed) % 60:02d}"
