@@ -81,6 +81,7 @@ class ExtraNode:
     tasks: int
     added: list[TaskKey]
     recipes: list[RecipeShare]
+    variables: dict[str, int] = field(default_factory=dict)
 
     @property
     def percent(self) -> float:
@@ -110,7 +111,7 @@ class ExtraNode:
                 "machine": self.node.machine, "tasks": self.tasks,
                 "added_tasks": len(self.added), "added_percent": round(self.percent, 3),
                 "goal_met": self.goal_met, "differences": self.differences,
-                "recipes": [r.as_dict() for r in self.recipes]}
+                "variables": self.variables, "recipes": [r.as_dict() for r in self.recipes]}
 
 
 @dataclass
@@ -233,11 +234,14 @@ def group_by_machine(nodes: Iterable[NodeInfo]) -> dict[str, list[NodeInfo]]:
 
 
 def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKey, str]],
-                   causes: Optional[Mapping[str, Mapping[str, list[str]]]] = None
+                   causes: Optional[Mapping[str, Mapping[str, list[str]]]] = None,
+                   variables: Optional[Mapping[str, Mapping[str, int]]] = None
                    ) -> SharingReport:
     """Return the sharing report for `nodes`, given each node's task signatures
-    (`tasks[node id]`) and optionally, per node, the causes found per added recipe."""
+    (`tasks[node id]`) and optionally, per node, the causes found per added recipe and the
+    variables that differ (with how many of the examined tasks each changes)."""
     causes = causes or {}
+    variables = variables or {}
     present = [n for n in nodes if n.node in tasks]
     groups = []
     for machine, members in group_by_machine(present).items():
@@ -245,8 +249,10 @@ def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKe
         extras = []
         for node in members[1:]:
             added = added_tasks(tasks[reference.node], tasks[node.node])
+            counts = dict(sorted((variables.get(node.node) or {}).items(),
+                                 key=lambda item: (-item[1], item[0])))
             extras.append(ExtraNode(node, reference, len(tasks[node.node]), added,
-                                    by_recipe(added, node, causes.get(node.node))))
+                                    by_recipe(added, node, causes.get(node.node)), counts))
         groups.append(MachineGroup(machine, reference, len(tasks[reference.node]), extras,
                                    unique_tasks(tasks[n.node] for n in members)))
     first = groups[0].reference_tasks if groups else 0
@@ -361,6 +367,10 @@ def _extra_lines(extra: ExtraNode, max_recipes: int) -> list[str]:
     if extra.differences:
         lines.append(f"      differs from {extra.reference.node} in: "
                      + "; ".join(extra.differences))
+    if extra.variables:
+        shown = ", ".join(f"{name} ({count})" for name, count in
+                          list(extra.variables.items())[:8])
+        lines.append(f"      variables that differ (tasks examined): {shown}")
     for share in extra.recipes[:max_recipes]:
         why = f"  <- {'; '.join(share.causes)}" if share.causes else ""
         lines.append(f"      {share.tasks:5d}  {share.recipe} [{share.category}]{why}")

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TextIO
@@ -43,8 +44,11 @@ UTF8 = "en_US.UTF-8"
 OUR_RECIPES = re.compile(r"(?<![\w./-])(aos-node-config-[A-Za-z0-9][\w+-]*|aos-cluster-agent"
                          r"|packagegroup-aos-multinode-[A-Za-z0-9][\w+-]*"
                          r"|aos-multinode-[A-Za-z0-9][\w+-]*)(?![\w/])")
-# Signature data explained per node at most (the rest is counted, not explained).
-MAX_EXPLAINED_PER_RECIPE = 25
+# The layer's collection, as BitBake names it in layer dependency errors.
+COLLECTION = re.compile(r"'(aos-multinode)'")
+# Signature data read to explain an extra node's tasks: a sample (the rest is counted).
+MAX_EXPLAINED_PER_RECIPE = 6
+MAX_EXPLAINED = 600
 
 
 class VerifyError(UserError):
@@ -330,40 +334,26 @@ class Message:
     severity: str
     text: str
 
-    @property
-    def first_line(self) -> str:
-        return self.text.splitlines()[0] if self.text else ""
-
 
 def parse_messages(lines: Iterable[str]) -> list[Message]:
     """Return the ERROR and WARNING messages of BitBake's console output, each with the
     lines that belong to it (tracebacks, sanity lists), in order, without repeats."""
     messages: list[Message] = []
-    current: Optional[list] = None
-    for raw in lines:
-        line = raw.rstrip("\n").rstrip()
+    severity, body = "", []
+    for raw in [*lines, "NOTE: end"]:
+        line = raw.rstrip()
         match = LEVEL.match(line)
+        if (match or OTHER_START.match(line)) and severity:
+            message = Message(severity, "\n".join(body).strip())
+            if message not in messages:
+                messages.append(message)
+            severity, body = "", []
         if match:
-            current = _flush(messages, current)
             severity = "warning" if match.group(1) == "WARNING" else "error"
-            current = [severity, [match.group(2)]]
-        elif OTHER_START.match(line):
-            current = _flush(messages, current)
-        elif current is not None:
-            current[1].append(line)
-    _flush(messages, current)
+            body = [match.group(2)]
+        elif severity:
+            body.append(line)
     return messages
-
-
-def _flush(messages: list[Message], current: Optional[list]) -> None:
-    if current is not None:
-        body = current[1]
-        while body and not body[-1].strip():
-            body.pop()
-        message = Message(current[0], "\n".join(body).strip())
-        if message not in messages:
-            messages.append(message)
-    return None
 
 
 @dataclass
@@ -385,7 +375,7 @@ class Finding:
     def format(self, full: bool = True) -> str:
         """Return `FILE:LINE: severity: [nodes] message` (the message's first line only
         unless `full`)."""
-        text = self.message if full else self.message.splitlines()[0]
+        text = self.message if full else (self.message.splitlines() or [""])[0]
         text = text.replace("\n", "\n    ")
         return f"{self.location()}{self.severity}: [{', '.join(self.nodes)}] {text}"
 
@@ -407,9 +397,10 @@ def locate(message: Message, layer: Path, directory: Path) -> Finding:
     it or one of our recipe names) and the file (relative to DIR) and line it points at."""
     text = message.text
     file, line = _path_in_layer(text, layer)
-    recipe = OUR_RECIPES.search(text)
+    recipe = OUR_RECIPES.search(text) or COLLECTION.search(text)
     if file is None and recipe is not None:
-        file = _recipe_file(layer, recipe.group(1))
+        file = _recipe_file(layer, recipe.group(1)) if recipe.re is OUR_RECIPES else \
+            layer / "conf" / "layer.conf"
     if file is not None and line is None and file.is_file():
         line = _line_of_quoted_name(file, text)
     shown = None
@@ -447,7 +438,10 @@ def _line_of_quoted_name(path: Path, text: str) -> Optional[int]:
     """Return the first line of `path` naming one of the quoted names in `text` that is
     not the file's own recipe, e.g. the RDEPENDS line of a package nothing provides."""
     own = path.name.rsplit(".", 1)[0].split("_")[0]
-    names = [n for n in re.findall(r"'([A-Za-z0-9][\w.+/-]*)'", text) if n != own]
+    quoted = [n for n in re.findall(r"'([A-Za-z0-9][\w.+/-]*)'", text) if n != own]
+    # What is missing (not ours) first: `Nothing RPROVIDES 'htop'`, `depends on layer 'x'`.
+    names = sorted(quoted, key=lambda n: bool(OUR_RECIPES.fullmatch(n)
+                                              or COLLECTION.fullmatch(f"'{n}'")))
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -521,7 +515,7 @@ def run_bitbake(args: list[str], build_dir: Path, bitbake: Path,
     except OSError as exc:
         raise VerifyError(f"cannot run {command[0]}: {exc.strerror}") from None
     output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader = threading.Thread(target=_read_lines, args=(process.stdout, output), daemon=True)
     reader.start()
     try:
         while process.poll() is None:
@@ -534,6 +528,12 @@ def run_bitbake(args: list[str], build_dir: Path, bitbake: Path,
     reader.join()
     wait_for_server(build_dir)
     return Step(["bitbake", *args], process.returncode, time.monotonic() - start, output)
+
+
+def _read_lines(stream: TextIO, into: list[str]) -> None:
+    """Append every line of `stream` to `into` as it arrives."""
+    for line in stream:
+        into.append(line)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -713,16 +713,11 @@ def _read_plain(path: Path) -> Optional[dict]:
         return None
 
 
-def explain(reference: NodeRun, node: NodeRun) -> dict[str, list[str]]:
-    """Return, per recipe, why `node`'s tasks differ from `reference`'s (a sample of at
-    most MAX_EXPLAINED_PER_RECIPE tasks per recipe is read)."""
-    added = sharing.added_tasks(reference.signatures, node.signatures)
-    sample: dict[str, list[TaskKey]] = {}
-    for key in added:
-        tasks = sample.setdefault(key.recipe, [])
-        if len(tasks) < MAX_EXPLAINED_PER_RECIPE:
-            tasks.append(key)
-    keys = [key for tasks in sample.values() for key in tasks]
+def explain(reference: NodeRun, node: NodeRun) -> tuple[dict[str, list[str]], Counter]:
+    """Return why `node`'s tasks differ from `reference`'s: per recipe the causes, and how
+    many tasks each differing variable changes. Reads a sample of the signature data: at
+    most MAX_EXPLAINED_PER_RECIPE tasks per recipe and MAX_EXPLAINED tasks in all."""
+    keys = _sample(sharing.added_tasks(reference.signatures, node.signatures))
     ref_stamps, node_stamps = stamps_dir(reference.build_dir), stamps_dir(node.build_dir)
     ref_keys = [key for key in keys if key in reference.signatures]
     ref_docs = dict(zip(ref_keys, read_sigdata(
@@ -730,7 +725,19 @@ def explain(reference: NodeRun, node: NodeRun) -> dict[str, list[str]]:
     node_docs = read_sigdata([sigdata_path(node_stamps, k, node.signatures[k]) for k in keys])
     pairs = {key: (ref_docs.get(key), doc) for key, doc in zip(keys, node_docs)
              if doc is not None}
-    return sharing.root_causes(pairs)
+    return sharing.root_causes(pairs), sharing.changed_variables(pairs)
+
+
+def _sample(added: list[TaskKey]) -> list[TaskKey]:
+    """Return up to MAX_EXPLAINED_PER_RECIPE tasks of each recipe, MAX_EXPLAINED in all,
+    recipes with few added tasks first (they are the node's own, and cheap)."""
+    per_recipe: dict[str, list[TaskKey]] = {}
+    for key in added:
+        per_recipe.setdefault(key.recipe, []).append(key)
+    chosen: list[TaskKey] = []
+    for _, tasks in sorted(per_recipe.items(), key=lambda item: (len(item[1]), item[0])):
+        chosen += tasks[:MAX_EXPLAINED_PER_RECIPE]
+    return chosen[:MAX_EXPLAINED]
 
 
 # --- the whole run ------------------------------------------------------------------------
@@ -931,12 +938,14 @@ def _sharing(runs: list[NodeRun]) -> tuple[Optional[sharing.SharingReport], str]
     if not good:
         return None, note or "no signatures"
     by_id = {run.node.node: run for run in good}
-    causes = {}
+    causes, variables = {}, {}
     for members in sharing.group_by_machine(run.node for run in good).values():
         for node in members[1:]:
-            causes[node.node] = explain(by_id[members[0].node], by_id[node.node])
+            causes[node.node], variables[node.node] = explain(by_id[members[0].node],
+                                                              by_id[node.node])
     report = sharing.sharing_report([run.node for run in good],
-                                    {run.node.node: run.signatures for run in good}, causes)
+                                    {run.node.node: run.signatures for run in good},
+                                    causes, variables)
     return report, note
 
 

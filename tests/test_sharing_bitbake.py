@@ -231,9 +231,10 @@ def test_sigdata_files_read_back(recorded):
 def test_generated_design_adds_only_the_node_recipes(recorded):
     builds = recorded["generated"]
     runs = {node.node: node_run(node, builds[node.node]) for node in infos()}
-    causes = {n: verify.explain(runs["a"], runs[n]) for n in ("b", "c")}
+    explained = {n: verify.explain(runs["a"], runs[n]) for n in ("b", "c")}
     report = sharing.sharing_report(infos(), {n: r.signatures for n, r in runs.items()},
-                                    causes)
+                                    {n: e[0] for n, e in explained.items()},
+                                    {n: e[1] for n, e in explained.items()})
 
     (group,) = report.groups
     assert group.reference.node == "a" and group.reference_tasks == 11
@@ -254,6 +255,7 @@ def test_generated_design_adds_only_the_node_recipes(recorded):
         # nodeinfo:do_install, the new config recipe's two tasks, the image's install and
         # build (its compile does not depend on anything that differs).
         assert len(extra.added) == 5
+        assert extra.variables == {"NODE_ID": 1}
         assert by_name["aos-multinode-image"].causes == ["dependencies only (2 tasks)"]
     # a (11) + 5 per extra node = 21 unique tasks.
     assert group.unique_tasks == 21
@@ -281,9 +283,9 @@ def test_only_the_recipe_reading_the_variable_has_a_variable_cause(recorded):
 def test_naive_global_changes_every_task(recorded):
     builds = recorded["naive"]
     runs = {node.node: node_run(node, builds[node.node]) for node in infos()}
-    causes = {"b": verify.explain(runs["a"], runs["b"])}
+    causes, variables = verify.explain(runs["a"], runs["b"])
     report = sharing.sharing_report(infos()[:2], {n: runs[n].signatures for n in ("a", "b")},
-                                    causes)
+                                    {"b": causes}, {"b": variables})
     (extra,) = report.groups[0].extras
     assert len(extra.added) == extra.tasks == 11
     assert not extra.goal_met
@@ -291,6 +293,11 @@ def test_naive_global_changes_every_task(recorded):
                                                  "aos-multinode-image", "aos-node-config-b"}
     zlib = next(r for r in extra.recipes if r.recipe == "zlib")
     assert any("DISTRO_FEATURES" in cause for cause in zlib.causes)
+    # Every do_compile reads DISTRO_FEATURES: those of the four recipes both nodes build
+    # differ by it (aos-node-config-b is new, nothing to compare with).
+    assert extra.variables == {"DISTRO_FEATURES": 4, "NODE_ID": 1}
+    assert "variables that differ (tasks examined): DISTRO_FEATURES (4), NODE_ID (1)" in \
+        sharing.format_report(report)
     assert report.ratio == pytest.approx(2.0)
 
 

@@ -132,6 +132,16 @@ def test_recipe_named_without_path_points_at_its_file(generated):
     assert finding.file == "meta-aos-multinode/recipes-core/images/aos-multinode-image.bb"
 
 
+def test_layer_dependency_points_at_layer_conf(generated):
+    layer = generated / "meta-aos-multinode"
+    text = ("Layer 'aos-multinode' depends on layer 'openembedded-layer', but this layer is "
+            "not enabled in your configuration")
+    finding = verify.locate(Message("error", text), layer, generated)
+    assert finding.ours and finding.file == "meta-aos-multinode/conf/layer.conf"
+    line = (layer / "conf" / "layer.conf").read_text().splitlines()[finding.line - 1]
+    assert line.startswith("LAYERDEPENDS_aos-multinode") and "openembedded-layer" in line
+
+
 def test_merge_findings_names_the_nodes_and_sorts_ours_first():
     ours = verify.Finding("warning", "w", True, "meta-aos-multinode/x.bb", 3)
     other = verify.Finding("error", "e", False)
