@@ -145,8 +145,10 @@ def schema(fmt: str) -> None:
               "that were edited since.")
 @click.option("--pins", "pins_file", type=click.Path(dir_okay=False),
               help="Pins table (from `aos-multinode pin`) instead of the shipped one.")
+@click.option("--ci/--no-ci", default=True, show_default=True,
+              help="Also write the GitHub Actions workflow and the GitLab CI file.")
 def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool, check: bool,
-             force: bool, pins_file: str | None) -> None:
+             force: bool, pins_file: str | None, ci: bool) -> None:
     """Generate the meta-aos-multinode layer and the kas files from UNIT_CONFIG.
 
     Writes OUTPUT/meta-aos-multinode/ (the BitBake layer with a local.conf fragment, a
@@ -167,7 +169,7 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
         term.echo(term.finding_line(finding), err=True)
-    resolved, files = generate_files(loaded.config, out_dir, release, pins_file)
+    resolved, files = generate_files(loaded.config, out_dir, release, pins_file, ci)
     if resolved.dirty:
         term.echo(click.style("warning", fg="yellow", bold=True) + ": the git tree is dirty; "
                   f"release is {resolved.value} (commit, or set `release:` in the Unit Config)",
@@ -181,7 +183,8 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
         if check and stale:
             rerun = " ".join(["aos-multinode generate", unit_config, "-o", out_dir]
                              + (["--release", release] if release else [])
-                             + (["--pins", pins_file] if pins_file else []))
+                             + (["--pins", pins_file] if pins_file else [])
+                             + ([] if ci else ["--no-ci"]))
             term.echo(f"{len(stale)} file(s) out of date; run: {rerun}", err=True)
             sys.exit(1)
         return

@@ -15,7 +15,7 @@ from aos_multinode.render import RenderedFile, render_all
 
 def generate_files(config: UnitConfig, out_dir: Path | str = ".",
                    release_option: Optional[str] = None,
-                   pins_file: Optional[Path | str] = None
+                   pins_file: Optional[Path | str] = None, ci: bool = True
                    ) -> tuple[Release, list[RenderedFile]]:
     """Return the release and every rendered output file for `config` written to `out_dir`
     (kas files name the layer relative to where they will live)."""
@@ -24,5 +24,5 @@ def generate_files(config: UnitConfig, out_dir: Path | str = ".",
     out_dir = Path(out_dir)
     planned = (plan_layer(config, release.value)
                + plan_kas(config, release.value, pins, out_dir)
-               + plan_ci(config, release.value, out_dir, pins_file))
+               + (plan_ci(config, release.value, out_dir, pins_file) if ci else []))
     return release, render_all(sorted(planned, key=lambda f: f.relpath))

@@ -50,18 +50,18 @@ def load(path: Path) -> UnitConfig:
     return load_unit_config(path).config
 
 
-def render(config: UnitConfig, out_dir: Path, release: Optional[str] = None
-           ) -> list[RenderedFile]:
+def render(config: UnitConfig, out_dir: Path, release: Optional[str] = None,
+           ci: bool = True) -> list[RenderedFile]:
     """Return every file generating `config` into `out_dir` would write."""
-    _, files = generate_files(config, out_dir, release)
+    _, files = generate_files(config, out_dir, release, ci=ci)
     return files
 
 
 def generate(source: Path, out_dir: Path, release: Optional[str] = None,
-             force: bool = False) -> list[FileStatus]:
+             force: bool = False, ci: bool = True) -> list[FileStatus]:
     """Generate the Unit Config file `source` into `out_dir` (as `aos-multinode generate`)."""
     config = load(source)
-    return write_tree(out_dir, render(config, out_dir, release), force)
+    return write_tree(out_dir, render(config, out_dir, release, ci), force)
 
 
 _GENERATED: dict[str, Path] = {}

@@ -15,7 +15,7 @@ It rewrites:
     folder outside git (kas and CI files name paths relative to the git work tree, so
     output made outside git is the same on every machine);
   * the repository's own output of the bundled main example, exactly as
-    `aos-multinode generate examples/three-node-ecu.yaml -o .` from the repository root
+    `aos-multinode generate examples/three-node-ecu.yaml -o . --no-ci` from the repository root
     (test_layer_golden.py fails when it is stale).
 
 Options: --golden-only / --repo-only to do one of the two.
@@ -56,7 +56,7 @@ def refresh_golden() -> None:
 
 
 def refresh_repo() -> None:
-    statuses = generate(MAIN_EXAMPLE, REPO_ROOT)
+    statuses = generate(MAIN_EXAMPLE, REPO_ROOT, ci=False)
     changed = [s for s in statuses if s.status != "identical"]
     for status in changed:
         print(f"{status.status:9} {status.relpath}")

@@ -10,6 +10,10 @@ PACKAGE_ARCH = "${TUNE_PKGARCH}"
 
 inherit packagegroup
 
+# Only the packagegroup itself: its -dev/-dbg companions could clash with another role's
+# packagegroup name (roles r and r-dev).
+PACKAGEGROUP_DISABLE_COMPLEMENTARY = "1"
+
 RDEPENDS:${PN} = "aos-cluster-agent \
                   aos-multinode-rebalance \
                   aos-multinode-timesync"
