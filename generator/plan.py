@@ -13,6 +13,7 @@ from typing import Any, Optional
 from aos_multinode import __version__
 from aos_multinode.cluster import CONFIG_FILE, cluster_config
 from aos_multinode.model import Node, Role, UnitConfig
+from aos_multinode.topology import to_mermaid
 
 LAYER_DIR = "meta-aos-multinode"
 COLLECTION = "aos-multinode"
@@ -215,7 +216,7 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
         files.append(PlannedFile(f"{LAYER_DIR}/{relpath}", text=text))
 
     add("conf/layer.conf", "layer/conf/layer.conf.j2")
-    add("README", "layer/README.j2")
+    add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release))
     add("SECURITY.md", "layer/SECURITY.md.j2")
     add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA)
     add("COPYING.MIT", LICENSE)

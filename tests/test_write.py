@@ -301,7 +301,7 @@ def test_users_files_survive(tmp_path):
 
 def test_foreign_file_in_the_way(tmp_path):
     out = tmp_path / "out"
-    readme = out / LAYER / "README"
+    readme = out / LAYER / "README.md"
     readme.parent.mkdir(parents=True)
     readme.write_text("my own layer\n")
     before = state(out)
@@ -360,21 +360,21 @@ def test_links_are_never_written_through(tmp_path):
             generate(MAIN_EXAMPLE, out, force=force)
     assert tree_files(outside) == before
     # A dangling link where a file goes is in the way too.
-    dangling = tmp_path / "fresh" / LAYER / "README"
+    dangling = tmp_path / "fresh" / LAYER / "README.md"
     dangling.parent.mkdir(parents=True)
     dangling.symlink_to(tmp_path / "nowhere")
-    with pytest.raises(OutputError, match="README: a symbolic link"):
+    with pytest.raises(OutputError, match="README.md: a symbolic link"):
         generate(MAIN_EXAMPLE, tmp_path / "fresh")
 
 
 def test_directory_in_the_way(tmp_path):
     out = tmp_path / "out"
-    (out / LAYER / "README").mkdir(parents=True)
-    (out / LAYER / "README" / "x").write_text("x")
+    (out / LAYER / "README.md").mkdir(parents=True)
+    (out / LAYER / "README.md" / "x").write_text("x")
     for force in (False, True):
-        with pytest.raises(OutputError, match="README: a directory is in the way"):
+        with pytest.raises(OutputError, match="README.md: a directory is in the way"):
             generate(MAIN_EXAMPLE, out, force=force)
-    assert (out / LAYER / "README" / "x").read_text() == "x"
+    assert (out / LAYER / "README.md" / "x").read_text() == "x"
 
 
 def test_classify_words(tmp_path):
