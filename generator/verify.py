@@ -44,6 +44,8 @@ UTF8 = "en_US.UTF-8"
 OUR_RECIPES = re.compile(r"(?<![\w./-])(aos-node-config-[A-Za-z0-9][\w+-]*|aos-cluster-agent"
                          r"|packagegroup-aos-multinode-[A-Za-z0-9][\w+-]*"
                          r"|aos-multinode-[A-Za-z0-9][\w+-]*)(?![\w/])")
+# Messages that do not concern the generated layer, shown in the text report without -v.
+MAX_SHOWN_ELSEWHERE = 12
 # The layer's collection, as BitBake names it in layer dependency errors.
 COLLECTION = re.compile(r"'(aos-multinode)'")
 # Signature data read to explain an extra node's tasks: a sample (the rest is counted).
@@ -392,12 +394,16 @@ PATH_WITH_LINE = [
 ANY_PATH = re.compile(r"(?P<file>/[^\s:'\"(),\[\]]+)")
 
 
-def locate(message: Message, layer: Path, directory: Path) -> Finding:
+def locate(message: Message, layer: Path, directory: Path,
+           node: Optional[str] = None) -> Finding:
     """Return the finding for a message: whether it concerns the generated layer (a path in
-    it or one of our recipe names) and the file (relative to DIR) and line it points at."""
+    it, one of our recipe names, or a provider NODE's fragment chooses) and the file
+    (relative to DIR) and line it points at."""
     text = message.text
     file, line = _path_in_layer(text, layer)
     recipe = OUR_RECIPES.search(text) or COLLECTION.search(text)
+    if file is None and node is not None:
+        file, line = _fragment_choice(layer / "conf" / "nodes" / f"{node}.conf", text)
     if file is None and recipe is not None:
         file = _recipe_file(layer, recipe.group(1)) if recipe.re is OUR_RECIPES else \
             layer / "conf" / "layer.conf"
@@ -407,6 +413,22 @@ def locate(message: Message, layer: Path, directory: Path) -> Finding:
     if file is not None:
         shown = os.path.relpath(file, directory) if file.is_relative_to(directory) else str(file)
     return Finding(message.severity, text, file is not None or recipe is not None, shown, line)
+
+
+PROVIDER_PROBLEM = re.compile(r"Nothing R?PROVIDES '([^']+)'")
+
+
+def _fragment_choice(fragment: Path, text: str) -> tuple[Optional[Path], Optional[int]]:
+    """Return (fragment, line) when `text` says nothing provides X and the node's fragment
+    chooses X's provider (PREFERRED_PROVIDER_X, e.g. a role's kernel), else (None, None)."""
+    match = PROVIDER_PROBLEM.search(text)
+    if match is None or not fragment.is_file():
+        return None, None
+    wanted = re.compile(rf"^\s*PREFERRED_R?PROVIDER_{re.escape(match.group(1))}\s*[?:]*=")
+    for number, content in enumerate(fragment.read_text(encoding="utf-8").splitlines(), 1):
+        if wanted.match(content):
+            return fragment, number
+    return None, None
 
 
 def _path_in_layer(text: str, layer: Path) -> tuple[Optional[Path], Optional[int]]:
@@ -477,10 +499,11 @@ class Step:
     exit_code: int
     seconds: float
     output: list[str]
+    log: Optional[Path] = None
 
     def as_dict(self) -> dict:
         return {"command": " ".join(self.command), "exit_code": self.exit_code,
-                "seconds": round(self.seconds, 1)}
+                "seconds": round(self.seconds, 1), "log": str(self.log) if self.log else None}
 
 
 ProgressFn = Callable[[str, str, float, str], None]
@@ -872,10 +895,14 @@ def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sig
         step = run_bitbake(args, run.build_dir, bitbake,
                            lambda elapsed, last: progress(label, command, elapsed, last))
         run.steps.append(step)
+        step.log = run.build_dir / ("bitbake" + "".join(
+            f"-{a.lstrip('-')}" for a in args if a != IMAGE) + ".log")
+        step.log.write_text("".join(step.output), encoding="utf-8")
         problem = environment_problem("".join(step.output))
         if problem:
             raise VerifyError(problem)
-        run.findings += [locate(m, layer, directory) for m in parse_messages(step.output)]
+        run.findings += [locate(m, layer, directory, run.node.node)
+                         for m in parse_messages(step.output)]
         progress(label, command, step.seconds,
                  "done" if step.exit_code == 0 else f"failed (exit {step.exit_code})")
         if step.exit_code != 0:
@@ -961,6 +988,7 @@ def format_result(result: VerifyResult, verbose: bool = False) -> str:
         size = (f"; {run.graph_tasks:,} tasks in the graph, {run.recipes} recipes"
                 if run.graph_tasks is not None else "")
         lines.append(f"  {run.node.node} ({run.node.machine}): {steps}{size}")
+        lines += [f"    full output: {s.log}" for s in run.steps if s.exit_code and s.log]
     lines.append("")
     lines += _findings_text(result, verbose)
     if result.report is not None:
@@ -985,8 +1013,12 @@ def _findings_text(result: VerifyResult, verbose: bool) -> list[str]:
     else:
         lines.append(f"No BitBake errors or warnings concern {LAYER_DIR}.")
     if other:
+        shown = other if verbose else other[:MAX_SHOWN_ELSEWHERE]
         lines.append("Elsewhere (other layers, the configuration or the host):")
-        lines += ["  " + f.format(full=verbose or f.severity == "error") for f in other]
+        lines += ["  " + f.format(full=verbose) for f in shown]
+        if len(shown) < len(other):
+            lines.append(f"  ... {len(other) - len(shown)} more (-v or --json shows them all; "
+                         "often a consequence of the first ones)")
     return lines
 
 

@@ -34,9 +34,9 @@ def recorded(name: str, layer: Path) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def findings(name: str, directory: Path) -> list[verify.Finding]:
+def findings(name: str, directory: Path, node: str = None) -> list[verify.Finding]:
     layer = directory / "meta-aos-multinode"
-    return [verify.locate(m, layer, directory)
+    return [verify.locate(m, layer, directory, node)
             for m in verify.parse_messages(recorded(name, layer))]
 
 
@@ -60,6 +60,33 @@ def test_sanity_error_is_one_message(generated):
     assert finding.file == "meta-aos-multinode/wic" and finding.line is None
     assert "need to be moved to files/wic" in finding.message
     assert finding.message.startswith("OE-core's config sanity checker detected")
+
+
+@pytest.fixture(scope="module")
+def ecu(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("verify-ecu") / "out"
+    generate(EXAMPLES_DIR / "three-node-ecu.yaml", out)
+    return out.resolve()
+
+
+def test_missing_kernel_points_at_the_node_fragment(ecu):
+    found = findings("scarthgap-rt-kernel.log", ecu, node="rt0")
+    assert len(found) == 102                # one message repeats (the same text)
+    first = found[0]
+    assert first.message.startswith("Nothing PROVIDES 'virtual/kernel'")
+    assert "linux-yocto-rt PROVIDES virtual/kernel but was skipped: incompatible with " \
+        "machine genericx86-64" in first.message
+    assert first.ours and first.file == "meta-aos-multinode/conf/nodes/rt0.conf"
+    fragment = (ecu / first.file).read_text().splitlines()
+    assert fragment[first.line - 1].startswith("PREFERRED_PROVIDER_virtual/kernel = ")
+    # Without the node, nothing in the message names the layer.
+    assert not findings("scarthgap-rt-kernel.log", ecu)[0].ours
+    # Messages naming the layer's recipes by path are ours, the rest not.
+    ours = [f for f in found if f.ours]
+    assert {f.file for f in ours} == {
+        "meta-aos-multinode/conf/nodes/rt0.conf",
+        "meta-aos-multinode/recipes-core/aos-node-config/aos-node-config-rt0_1.0.bb"}
+    assert not any(f.ours for f in found if "packagegroup-base.bb" in f.message)
 
 
 def test_path_with_dotdot_is_recognised(generated):
