@@ -5,8 +5,9 @@ generated layer; local.conf with the node's MACHINE, the settings the kas files 
 `require conf/nodes/<id>.conf`), then, with the `bitbake` of the user's checkout in a clean
 environment,
 
-  bitbake -g aos-multinode-image        parse with the node's fragment, resolve the task graph
-  bitbake -S none aos-multinode-image   write every task's signature (nothing is built)
+  bitbake -S none aos-multinode-image   parse with the node's fragment, resolve the task
+                                        graph, write every task's signature (nothing built)
+  bitbake -g aos-multinode-image        the task graph (task-depends.dot), from the cache
 
 The ERROR and WARNING messages are collected, those concerning the generated layer located
 (file and line where BitBake gives them), and the signatures of nodes sharing a MACHINE are
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TextIO
@@ -885,9 +887,12 @@ def find_layer(directory: Path) -> Path:
 
 def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sigs: bool,
              progress: ProgressFn, label: str) -> None:
-    """Run `bitbake -g` and (when wanted) `bitbake -S none` for one node; fill `run`;
-    report progress under `label` (e.g. "[1/3] main")."""
-    commands = [["-g", IMAGE]] + ([["-S", "none", IMAGE]] if want_sigs else [])
+    """Run (when wanted) `bitbake -S none` and then `bitbake -g` for one node; fill `run`;
+    report progress under `label` (e.g. "[1/3] main").
+
+    In this order BitBake parses once: `-S` needs the signature data in its recipe cache,
+    which a cache written by `-g` lacks (-g first, then -S, parses everything twice)."""
+    commands = ([["-S", "none", IMAGE]] if want_sigs else []) + [["-g", IMAGE]]
     for args in commands:
         command = "bitbake " + " ".join(args)
         if args[0] == "-S":
@@ -907,10 +912,10 @@ def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sig
                  "done" if step.exit_code == 0 else f"failed (exit {step.exit_code})")
         if step.exit_code != 0:
             return
-        if args[0] == "-g":
+        if args[0] == "-S":
+            run.signatures = collect_signatures(stamps_dir(run.build_dir))
+        else:
             run.graph_tasks, run.recipes = task_graph_size(run.build_dir)
-    if want_sigs:
-        run.signatures = collect_signatures(stamps_dir(run.build_dir))
 
 
 def verify(options: VerifyOptions, progress: ProgressFn) -> VerifyResult:
@@ -928,13 +933,29 @@ def verify(options: VerifyOptions, progress: ProgressFn) -> VerifyResult:
     _check_writable(workdir)
     runs = [NodeRun(node, prepare_build_dir(workdir, settings, layer, node, extra))
             for node in nodes]
-    for number, run in enumerate(runs, 1):
-        run_node(run, bitbake, layer, directory, options.sharing, progress,
-                 f"[{number}/{len(runs)}] {run.node.node}")
+    with interruptible():
+        for number, run in enumerate(runs, 1):
+            run_node(run, bitbake, layer, directory, options.sharing, progress,
+                     f"[{number}/{len(runs)}] {run.node.node}")
     findings = merge_findings({run.node.node: run.findings for run in runs})
     report, note = _sharing(runs) if options.sharing else (None, "skipped (--no-sharing)")
     return VerifyResult(directory, layer, bitbake, bitbake_version(bitbake), settings, runs,
                         findings, report, note)
+
+
+@contextmanager
+def interruptible():
+    """While BitBake runs, SIGTERM (and SIGINT, even where a shell ignored it for a
+    background job) raise KeyboardInterrupt, so that BitBake is stopped, not orphaned."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _read_extra(path: Optional[Path]) -> str:

@@ -14,8 +14,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,9 +109,10 @@ def test_clean_run_writes_build_dirs_and_reports_sharing(gateway, not_root, caps
     assert "[2/2] b: bitbake -S none aos-multinode-image: done" in stderr
     # The commands, in order, in each node's own build directory.
     calls = checkout.calls()
+    # -S first: it parses once for both (a cache -g wrote lacks the signature data).
     assert [(c["node"], c["argv"]) for c in calls] == [
-        ("a", ["-g", "aos-multinode-image"]), ("a", ["-S", "none", "aos-multinode-image"]),
-        ("b", ["-g", "aos-multinode-image"]), ("b", ["-S", "none", "aos-multinode-image"])]
+        ("a", ["-S", "none", "aos-multinode-image"]), ("a", ["-g", "aos-multinode-image"]),
+        ("b", ["-S", "none", "aos-multinode-image"]), ("b", ["-g", "aos-multinode-image"])]
     workdir = out / ".aos-multinode-verify"
     assert calls[0]["cwd"] == str((workdir / "a").resolve())
     # A clean environment: BitBake's bin first, UTF-8, nothing else leaking in.
@@ -180,21 +183,23 @@ def test_second_run_reuses_build_dirs_and_clears_old_signatures(gateway, not_roo
 
 def test_warning_in_the_generated_layer_is_located_and_fails(gateway, not_root, capsys):
     out, checkout = gateway
-    checkout.node("a", "-g", "wrynose-wks-sanity.log", exit_code=1)
+    checkout.node("a", "-S", "wrynose-wks-sanity.log", exit_code=1)
     code, stdout, stderr = run(capsys, "verify", str(out), layers_option(checkout))
     assert code == 1
     assert "In meta-aos-multinode:" in stdout
     assert "meta-aos-multinode/wic: error: [a] OE-core's config sanity checker" in stdout
-    # a failed: no signatures for it; b alone makes no comparison.
-    assert ["-S", "none", "aos-multinode-image"] not in [
-        c["argv"] for c in checkout.calls() if c["node"] == "a"]
+    # a failed: no task graph, no signatures for it; b alone makes no comparison.
+    assert [c["argv"][0] for c in checkout.calls() if c["node"] == "a"] == ["-S"]
     assert "left out (BitBake failed): a" in stdout
-    assert "[1/2] a: bitbake -g aos-multinode-image: failed (exit 1)" in stderr
+    assert "[1/2] a: bitbake -S none aos-multinode-image: failed (exit 1)" in stderr
+    log = out / ".aos-multinode-verify" / "a" / "bitbake-S-none.log"
+    assert f"full output: {log.resolve()}" in stdout
+    assert "need to be moved to files/wic" in log.read_text()
 
 
 def test_other_layers_warnings_do_not_fail(gateway, not_root, capsys):
     out, checkout = gateway
-    checkout.node("a", "-g", "warning-elsewhere.log")
+    checkout.node("a", "-S", "warning-elsewhere.log")
     code, stdout, _ = run(capsys, "verify", str(out), layers_option(checkout), "--json")
     assert code == 0
     data = json.loads(stdout)
@@ -209,6 +214,7 @@ def test_only_selected_nodes_and_no_sharing(gateway, not_root, capsys):
                           "--node", "b", "--no-sharing")
     assert code == 0
     assert [(c["node"], c["argv"][0]) for c in checkout.calls()] == [("b", "-g")]
+    assert (out / ".aos-multinode-verify" / "b" / "bitbake-g.log").is_file()
     assert "Sharing report: skipped (--no-sharing)" in stdout
 
 
@@ -273,7 +279,7 @@ def test_aos_layer_gets_virtualization_and_aos_core(tmp_path, not_root, capsys):
 ])
 def test_host_problems_exit_2_with_the_fix(gateway, not_root, capsys, log, words):
     out, checkout = gateway
-    checkout.node("a", "-g", log, exit_code=1)
+    checkout.node("a", "-S", log, exit_code=1)
     code, stdout, stderr = run(capsys, "verify", str(out), layers_option(checkout))
     assert code == 2
     assert stdout == ""
@@ -385,6 +391,34 @@ def test_wait_for_server_waits_for_the_lock(tmp_path):
         holder.kill()
         holder.wait()
     assert verify.wait_for_server(tmp_path, timeout=5)
+
+
+def test_sigterm_stops_bitbake_and_its_server(gateway, tmp_path):
+    """verify in a real process, killed with SIGTERM while the (stand-in) bitbake runs:
+    bitbake gets SIGINT (as on Ctrl-C) and verify ends; nothing is left running."""
+    out, checkout = gateway
+    checkout.scenario["a"] = {"-S": {"log": "", "exit": 0, "sleep": 60}}
+    checkout.save()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    code = ("import sys; from aos_multinode import verify; verify.os.geteuid = lambda: 1000; "
+            "from aos_multinode.cli import main; sys.argv = ['aos-multinode', 'verify', "
+            f"{str(out)!r}, {layers_option(checkout)!r}]; main()")
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    marker = checkout.bitbake / "sleeping"
+    for _ in range(200):
+        if marker.exists():
+            break
+        time.sleep(0.1)
+    assert marker.exists(), "the stand-in bitbake did not start"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert (checkout.bitbake / "interrupted").exists()     # bitbake saw SIGINT
+    pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_clean_environment_drops_the_virtualenv(monkeypatch, tmp_path):
