@@ -69,6 +69,25 @@ YOCTO = {
 }
 
 
+# Kernels that openembedded-core restricts to the qemu machines, and the meta-yocto-bsp
+# machines they also build for once COMPATIBLE_MACHINE allows it: kernel -> machine ->
+# KMACHINE (the yocto-kernel-cache BSP, as meta-yocto-bsp maps it for linux-yocto).
+KERNEL_ENABLEMENT = {
+    "linux-yocto-rt": {"genericx86-64": "common-pc-64", "genericx86": "common-pc"},
+}
+
+
+def kernel_enablement(config: UnitConfig) -> dict[str, list[tuple[str, str]]]:
+    """Return, per role kernel that needs it, the (MACHINE, KMACHINE) pairs of the nodes
+    running it, so the layer can make that kernel build for their MACHINE."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for node in config.nodes:
+        known = KERNEL_ENABLEMENT.get(node.role.kernel or "", {})
+        if node.machine in known:
+            out.setdefault(node.role.kernel, set()).add((node.machine, known[node.machine]))
+    return {kernel: sorted(pairs) for kernel, pairs in sorted(out.items())}
+
+
 def layer_depends(config: UnitConfig) -> list[str]:
     """Return the collections the layer needs: core, the time-sync provider's, meta-aos."""
     depends = ["core"]
@@ -224,6 +243,9 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
         add(f"{recipe_dir}/files/COPYING.MIT", LICENSE)
     add("wic/aos-multinode-efi.wks.in", "layer/wic/aos-multinode-efi.wks.in.j2")
     add(f"recipes-core/images/{IMAGE}.bb", "layer/recipes-core/images/image.bb.j2")
+    for kernel, machines in kernel_enablement(config).items():
+        add(f"recipes-kernel/linux/{kernel}_%.bbappend",
+            "layer/recipes-kernel/linux/kernel.bbappend.j2", kernel=kernel, machines=machines)
     for role in config.roles:
         add(f"recipes-core/packagegroups/packagegroup-aos-multinode-{role.name}.bb",
             "layer/recipes-core/packagegroups/packagegroup.bb.j2", role=role,
