@@ -22,9 +22,17 @@ SIGDATA = re.compile(r"^(?P<stem>.+)\.(?P<task>do_[A-Za-z0-9_+-]+)\.sigdata\."
                      r"(?P<hash>[0-9a-f]{32,128})$")
 IMAGE = "aos-multinode-image"
 GOAL_PERCENT = 1.0
-# What an extra node of a MACHINE may add (the design goal): its own config recipe and its
-# image. Role packagegroups differ only between nodes of different roles.
-NODE_CATEGORIES = ("node-config", "image")
+# What an extra node of a MACHINE may add for its identity (the design goal): its own
+# config recipe, its image, and recipes that read only its fragment's identity variables
+# (meta-aos's per-node configuration).
+IDENTITY_CATEGORIES = ("node-config", "image", "identity")
+# Fragment variables that are the same for every node of a role: what they change is the
+# role's, not the node's.
+ROLE_VARIABLES = frozenset({"AOS_MULTINODE_NODE_ROLE", "AOS_MULTINODE_MAIN", "AOS_MAIN_NODE",
+                            "AOS_NODE_TYPE", "PREFERRED_PROVIDER_virtual/kernel"})
+# Kinds of cause a role difference explains (a new recipe, a role variable, a changed
+# dependency); a changed file or foreign variable never is.
+ROLE_KINDS = frozenset({"new", "variables", "dependencies"})
 
 
 @dataclass(frozen=True, order=True)
@@ -56,11 +64,29 @@ class NodeInfo:
     role: str = ""
     kernel: str = ""
     index: int = 0
+    fragment: frozenset = frozenset()
+
+
+@dataclass
+class Evidence:
+    """What the signature data of (a sample of) one recipe's added tasks says: each
+    cause with how many tasks it explains, the kinds of cause, and the variables that
+    differ with how many tasks each changes."""
+
+    causes: Counter = field(default_factory=Counter)
+    kinds: set = field(default_factory=set)
+    variables: Counter = field(default_factory=Counter)
+
+    def cause_texts(self) -> list[str]:
+        """Return the causes, most frequent first, as `cause (N tasks)`."""
+        return [f"{cause} ({count} task{'s' if count != 1 else ''})"
+                for cause, count in sorted(self.causes.items(), key=lambda i: (-i[1], i[0]))]
 
 
 @dataclass
 class RecipeShare:
-    """The tasks one recipe adds, and why (when the signature data could be read)."""
+    """The tasks one recipe adds, its category, and why (when the signature data could be
+    read)."""
 
     recipe: str
     tasks: int
@@ -99,17 +125,29 @@ class ExtraNode:
                        f"(reference: {self.reference.kernel or 'default'})")
         return out
 
+    def tasks_in(self, *categories: str) -> int:
+        """Return how many added tasks belong to recipes of these categories."""
+        return sum(r.tasks for r in self.recipes if r.category in categories)
+
+    @property
+    def identity_percent(self) -> float:
+        """Return the tasks the node's identity adds (its config recipe, the image, recipes
+        changed only by its fragment's identity variables), as % of its image's tasks."""
+        return 100.0 * self.tasks_in(*IDENTITY_CATEGORIES) / self.tasks if self.tasks else 0.0
+
     @property
     def goal_met(self) -> bool:
-        """Return True when the node adds only its config recipe's and image's tasks, and
-        fewer than GOAL_PERCENT % of its image's tasks."""
-        return (self.percent < GOAL_PERCENT
-                and all(r.category in NODE_CATEGORIES for r in self.recipes))
+        """Return True when the node's identity adds fewer than GOAL_PERCENT % of its
+        image's tasks and nothing else differs but what its role (or kernel) brings."""
+        return self.identity_percent < GOAL_PERCENT and self.tasks_in("other") == 0
 
     def as_dict(self) -> dict:
         return {"node": self.node.node, "reference": self.reference.node,
                 "machine": self.node.machine, "tasks": self.tasks,
                 "added_tasks": len(self.added), "added_percent": round(self.percent, 3),
+                "identity_tasks": self.tasks_in(*IDENTITY_CATEGORIES),
+                "identity_percent": round(self.identity_percent, 3),
+                "role_tasks": self.tasks_in("role"), "other_tasks": self.tasks_in("other"),
                 "goal_met": self.goal_met, "differences": self.differences,
                 "variables": self.variables, "recipes": [r.as_dict() for r in self.recipes]}
 
@@ -203,25 +241,44 @@ def unique_tasks(nodes: Iterable[Mapping[TaskKey, str]]) -> int:
     return len({item for tasks in nodes for item in tasks.items()})
 
 
-def category(recipe: str, node: NodeInfo) -> str:
-    """Return why a recipe may differ for `node`: its own config recipe ('node-config'), the
-    image ('image'), a role packagegroup ('role'), or anything else ('other')."""
+def category(recipe: str, node: NodeInfo, reference: NodeInfo,
+             evidence: Optional[Evidence] = None) -> str:
+    """Return why a recipe's tasks are added for `node` over `reference`:
+
+    'node-config' its own config recipe; 'image'; 'identity' a recipe changed only by the
+    identity variables of the node's fragment; 'role' a role packagegroup, or, when the
+    node's role or kernel differs, what that explains (new recipes, role variables,
+    dependencies); 'other' anything else: a cost the design does not allow."""
     if recipe == f"aos-node-config-{node.node}":
         return "node-config"
     if recipe == IMAGE:
         return "image"
     if recipe.startswith("packagegroup-aos-multinode-"):
         return "role"
+    evidence = evidence or Evidence()
+    variables = set(evidence.variables)
+    foreign = variables - set(node.fragment)
+    if variables and not foreign and not variables & ROLE_VARIABLES \
+            and evidence.kinds <= {"variables", "dependencies"}:
+        return "identity"
+    role_differs = node.role != reference.role or node.kernel != reference.kernel
+    if role_differs and not foreign and evidence.kinds <= ROLE_KINDS:
+        return "role"
     return "other"
 
 
-def by_recipe(added: Iterable[TaskKey], node: NodeInfo,
-              causes: Optional[Mapping[str, list[str]]] = None) -> list[RecipeShare]:
-    """Return the added tasks counted per recipe, most tasks first (then by name)."""
+def by_recipe(added: Iterable[TaskKey], node: NodeInfo, reference: NodeInfo,
+              evidence: Optional[Mapping[str, Evidence]] = None) -> list[RecipeShare]:
+    """Return the added tasks counted per recipe, most tasks first (then by name), each
+    with its category and causes."""
     counts = Counter(key.recipe for key in added)
-    causes = causes or {}
-    return [RecipeShare(recipe, count, category(recipe, node), list(causes.get(recipe, [])))
-            for recipe, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    evidence = evidence or {}
+    out = []
+    for recipe, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        found = evidence.get(recipe)
+        out.append(RecipeShare(recipe, count, category(recipe, node, reference, found),
+                               found.cause_texts() if found else []))
+    return out
 
 
 def group_by_machine(nodes: Iterable[NodeInfo]) -> dict[str, list[NodeInfo]]:
@@ -234,14 +291,11 @@ def group_by_machine(nodes: Iterable[NodeInfo]) -> dict[str, list[NodeInfo]]:
 
 
 def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKey, str]],
-                   causes: Optional[Mapping[str, Mapping[str, list[str]]]] = None,
-                   variables: Optional[Mapping[str, Mapping[str, int]]] = None
+                   evidence: Optional[Mapping[str, Mapping[str, Evidence]]] = None
                    ) -> SharingReport:
     """Return the sharing report for `nodes`, given each node's task signatures
-    (`tasks[node id]`) and optionally, per node, the causes found per added recipe and the
-    variables that differ (with how many of the examined tasks each changes)."""
-    causes = causes or {}
-    variables = variables or {}
+    (`tasks[node id]`) and optionally, per extra node, the evidence per added recipe."""
+    evidence = evidence or {}
     present = [n for n in nodes if n.node in tasks]
     groups = []
     for machine, members in group_by_machine(present).items():
@@ -249,15 +303,23 @@ def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKe
         extras = []
         for node in members[1:]:
             added = added_tasks(tasks[reference.node], tasks[node.node])
-            counts = dict(sorted((variables.get(node.node) or {}).items(),
-                                 key=lambda item: (-item[1], item[0])))
+            found = evidence.get(node.node) or {}
             extras.append(ExtraNode(node, reference, len(tasks[node.node]), added,
-                                    by_recipe(added, node, causes.get(node.node)), counts))
+                                    by_recipe(added, node, reference, found),
+                                    _variable_counts(found.values())))
         groups.append(MachineGroup(machine, reference, len(tasks[reference.node]), extras,
                                    unique_tasks(tasks[n.node] for n in members)))
     first = groups[0].reference_tasks if groups else 0
     return SharingReport(groups, len(present), unique_tasks(tasks[n.node] for n in present),
                          first)
+
+
+def _variable_counts(evidence: Iterable[Evidence]) -> dict[str, int]:
+    """Return the variables of all recipes' evidence, most tasks first."""
+    total: Counter = Counter()
+    for found in evidence:
+        total.update(found.variables)
+    return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
 
 
 # --- why a task differs (from the sigdata contents) --------------------------------------
@@ -288,24 +350,24 @@ def _pnid(dep: str) -> str:
     return ":".join(parts[-2:])
 
 
-def task_cause(reference: Optional[Mapping], node: Mapping) -> str:
-    """Return why one task's signature differs, in a few words: a new task, the variables
-    that changed, the task's own code, files, or only its dependencies."""
+def task_cause(reference: Optional[Mapping], node: Mapping) -> tuple[str, str]:
+    """Return (kind, text) saying why one task's signature differs: a new task, the
+    variables that changed, the task's own code, files, a taint, or only its dependencies."""
     if reference is None:
-        return "new task (the reference node does not build it)"
+        return "new", "new task (the reference node does not build it)"
     variables = differing_variables(reference, node)
-    if node.get("task") and (reference.get("varvals") or {}).get(node["task"]) != \
-            (node.get("varvals") or {}).get(node["task"]):
-        variables = ["(task code)"] + variables
+    task = node.get("task")
+    if task and (reference.get("varvals") or {}).get(task) != (node.get("varvals") or {}).get(task):
+        return "code", "variables: " + ", ".join(["(task code)"] + variables)
     if variables:
-        return "variables: " + ", ".join(variables)
+        return "variables", "variables: " + ", ".join(variables)
     if (reference.get("file_checksum_values") or []) != (node.get("file_checksum_values") or []):
-        files = _changed_files(reference, node)
-        return "files: " + ", ".join(files)
+        return "files", "files: " + ", ".join(_changed_files(reference, node))
     if reference.get("taint") != node.get("taint"):
-        return "tainted"
+        return "tainted", "tainted"
     deps = differing_dependencies(reference, node)
-    return "dependencies: " + ", ".join(deps[:5]) + (" ..." if len(deps) > 5 else "")
+    return "dependencies", ("dependencies: " + ", ".join(deps[:5])
+                            + (" ..." if len(deps) > 5 else ""))
 
 
 def _changed_files(reference: Mapping, node: Mapping) -> list[str]:
@@ -314,30 +376,20 @@ def _changed_files(reference: Mapping, node: Mapping) -> list[str]:
     return sorted(name for name in set(ref) | set(new) if ref.get(name) != new.get(name))
 
 
-def root_causes(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]]) -> dict[str, list[str]]:
-    """Return, per recipe, the distinct causes of its tasks' differences, most frequent first.
-
-    Tasks that differ only through their dependencies are summarised as one cause per
-    recipe, so that the root causes (variables, files, new recipes) stand out."""
-    per_recipe: dict[str, Counter] = {}
+def recipe_evidence(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]]
+                    ) -> dict[str, Evidence]:
+    """Return, per recipe, the evidence of its tasks' sigdata pairs (reference document or
+    None for a new task, node document). Tasks that differ only through their dependencies
+    count as one cause per recipe, so that the root causes stand out."""
+    out: dict[str, Evidence] = {}
     for key, (reference, node) in pairs.items():
-        cause = task_cause(reference, node)
-        if cause.startswith("dependencies: "):
-            cause = "dependencies only"
-        per_recipe.setdefault(key.recipe, Counter())[cause] += 1
-    return {recipe: [f"{cause} ({count} task{'s' if count != 1 else ''})"
-                     for cause, count in sorted(counts.items(), key=lambda i: (-i[1], i[0]))]
-            for recipe, counts in per_recipe.items()}
-
-
-def changed_variables(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]]) -> Counter:
-    """Return how many tasks each variable changes (from the sigdata pairs): the root
-    causes of the extra tasks, over all recipes."""
-    counts: Counter = Counter()
-    for reference, node in pairs.values():
+        kind, text = task_cause(reference, node)
+        found = out.setdefault(key.recipe, Evidence())
+        found.kinds.add(kind)
+        found.causes["dependencies only" if kind == "dependencies" else text] += 1
         if reference is not None:
-            counts.update(differing_variables(reference, node))
-    return counts
+            found.variables.update(differing_variables(reference, node))
+    return out
 
 
 # --- text -----------------------------------------------------------------------------
@@ -361,9 +413,11 @@ def format_report(report: SharingReport, max_recipes: int = 12) -> str:
 
 def _extra_lines(extra: ExtraNode, max_recipes: int) -> list[str]:
     goal = ("goal met" if extra.goal_met else
-            f"goal NOT met (only its config recipe and image, < {GOAL_PERCENT:g} %)")
+            f"goal NOT met (identity < {GOAL_PERCENT:g} %, nothing 'other')")
     lines = [f"    {extra.node.node}: +{len(extra.added):,} of {extra.tasks:,} tasks "
-             f"({extra.percent:.2f} %) over {extra.reference.node}; {goal}"]
+             f"({extra.percent:.2f} %) over {extra.reference.node}: identity "
+             f"{extra.tasks_in(*IDENTITY_CATEGORIES):,} ({extra.identity_percent:.2f} %), "
+             f"role {extra.tasks_in('role'):,}, other {extra.tasks_in('other'):,}; {goal}"]
     if extra.differences:
         lines.append(f"      differs from {extra.reference.node} in: "
                      + "; ".join(extra.differences))

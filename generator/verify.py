@@ -27,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -89,7 +88,8 @@ def read_nodes(layer: Path) -> list[NodeInfo]:
         nodes.append(NodeInfo(node=path.stem, machine=machine,
                               role=values.get("AOS_MULTINODE_NODE_ROLE", ""),
                               kernel=values.get("PREFERRED_PROVIDER_virtual/kernel", ""),
-                              index=int(index) if index.isdigit() else 0))
+                              index=int(index) if index.isdigit() else 0,
+                              fragment=frozenset(values)))
     return sorted(nodes, key=lambda n: (n.index, n.node))
 
 
@@ -738,10 +738,10 @@ def _read_plain(path: Path) -> Optional[dict]:
         return None
 
 
-def explain(reference: NodeRun, node: NodeRun) -> tuple[dict[str, list[str]], Counter]:
-    """Return why `node`'s tasks differ from `reference`'s: per recipe the causes, and how
-    many tasks each differing variable changes. Reads a sample of the signature data: at
-    most MAX_EXPLAINED_PER_RECIPE tasks per recipe and MAX_EXPLAINED tasks in all."""
+def explain(reference: NodeRun, node: NodeRun) -> dict[str, sharing.Evidence]:
+    """Return why `node`'s tasks differ from `reference`'s: the evidence per recipe (its
+    causes and the variables that differ). Reads a sample of the signature data: at most
+    MAX_EXPLAINED_PER_RECIPE tasks per recipe and MAX_EXPLAINED tasks in all."""
     keys = _sample(sharing.added_tasks(reference.signatures, node.signatures))
     ref_stamps, node_stamps = stamps_dir(reference.build_dir), stamps_dir(node.build_dir)
     ref_keys = [key for key in keys if key in reference.signatures]
@@ -750,7 +750,7 @@ def explain(reference: NodeRun, node: NodeRun) -> tuple[dict[str, list[str]], Co
     node_docs = read_sigdata([sigdata_path(node_stamps, k, node.signatures[k]) for k in keys])
     pairs = {key: (ref_docs.get(key), doc) for key, doc in zip(keys, node_docs)
              if doc is not None}
-    return sharing.root_causes(pairs), sharing.changed_variables(pairs)
+    return sharing.recipe_evidence(pairs)
 
 
 def _sample(added: list[TaskKey]) -> list[TaskKey]:
@@ -986,14 +986,13 @@ def _sharing(runs: list[NodeRun]) -> tuple[Optional[sharing.SharingReport], str]
     if not good:
         return None, note or "no signatures"
     by_id = {run.node.node: run for run in good}
-    causes, variables = {}, {}
+    evidence = {}
     for members in sharing.group_by_machine(run.node for run in good).values():
         for node in members[1:]:
-            causes[node.node], variables[node.node] = explain(by_id[members[0].node],
-                                                              by_id[node.node])
+            evidence[node.node] = explain(by_id[members[0].node], by_id[node.node])
     report = sharing.sharing_report([run.node for run in good],
                                     {run.node.node: run.signatures for run in good},
-                                    causes, variables)
+                                    evidence)
     return report, note
 
 

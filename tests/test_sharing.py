@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from aos_multinode import sharing
@@ -68,13 +70,39 @@ def test_signatures_take_the_sigdata_files_only():
                                          TaskKey("arch/zlib/1.0", "do_install"): HASH_B}
 
 
-def test_category():
-    node = NodeInfo("b", "qemuarm64", "worker")
-    assert sharing.category("aos-node-config-b", node) == "node-config"
-    assert sharing.category("aos-node-config-a", node) == "other"
-    assert sharing.category("aos-multinode-image", node) == "image"
-    assert sharing.category("packagegroup-aos-multinode-worker", node) == "role"
-    assert sharing.category("linux-yocto-rt", node) == "other"
+def evidence(kinds, **variables):
+    return sharing.Evidence(kinds=set(kinds), variables=Counter(variables))
+
+
+FRAGMENT = frozenset({"AOS_MULTINODE_NODE_ID", "AOS_NODE_HOSTNAME", "AOS_MULTINODE_NODE_ROLE",
+                      "AOS_MAIN_NODE", "PREFERRED_PROVIDER_virtual/kernel"})
+
+
+@pytest.mark.parametrize("recipe,node,found,expected", [
+    ("aos-node-config-b", "same", None, "node-config"),
+    ("aos-node-config-a", "same", None, "other"),
+    ("aos-multinode-image", "same", None, "image"),
+    ("packagegroup-aos-multinode-worker", "same", None, "role"),
+    # meta-aos's per-node configuration: changed by the node's hostname only.
+    ("aos-iamanager", "same", evidence({"variables", "dependencies"}, AOS_NODE_HOSTNAME=2),
+     "identity"),
+    # A role variable is the role's, even in the fragment.
+    ("aos-iamanager", "same", evidence({"variables"}, AOS_MAIN_NODE=1), "other"),
+    ("aos-iamanager", "role", evidence({"variables"}, AOS_MAIN_NODE=1), "role"),
+    # What a different role or kernel brings: new recipes, dependencies.
+    ("linux-yocto-rt", "role", evidence({"new"}), "role"),
+    ("kernel-module-x", "role", evidence({"dependencies"}), "role"),
+    ("linux-yocto-rt", "same", evidence({"new"}), "other"),
+    # A variable outside the fragment is never explained by the role.
+    ("busybox", "role", evidence({"variables"}, DISTRO_FEATURES=5), "other"),
+    ("busybox", "same", evidence({"files"}), "other"),
+    ("htop", "role", None, "role"),
+])
+def test_category(recipe, node, found, expected):
+    reference = NodeInfo("a", "qemuarm64", "controller", fragment=FRAGMENT)
+    other = NodeInfo("b", "qemuarm64", "controller" if node == "same" else "worker",
+                     fragment=FRAGMENT)
+    assert sharing.category(recipe, other, reference, found) == expected
 
 
 def test_group_by_machine_follows_the_node_index():
@@ -106,40 +134,68 @@ def test_report_goal_met_for_identity_only_nodes():
     assert [(r.recipe, r.tasks, r.category) for r in extra.recipes] == [
         ("aos-multinode-image", 2, "image"), ("aos-node-config-b", 1, "node-config")]
     assert extra.goal_met and report.goal_met
+    assert extra.identity_percent == extra.percent
     assert extra.differences == []
     assert group.unique_tasks == 1006 and report.ratio == pytest.approx(1006 / 1003)
     data = report.as_dict()
     assert data["machines"][0]["extra_nodes"][0]["added_tasks"] == 3
     assert data["goal_met"] is True
     text = sharing.format_report(report)
-    assert "b: +3 of 1,003 tasks (0.30 %) over a; goal met" in text
+    assert ("b: +3 of 1,003 tasks (0.30 %) over a: identity 3 (0.30 %), role 0, other 0; "
+            "goal met") in text
     assert "All 2 nodes: 1,006 unique tasks / 1,003 tasks of one node = 1.003" in text
 
 
-def test_report_goal_missed_names_the_other_recipes_and_differences():
+def rt_case(found: dict, same_role: bool = False):
     nodes = [NodeInfo("main", "x86", "main", index=0),
-             NodeInfo("rt0", "x86", "rt", kernel="linux-yocto-rt", index=2),
+             NodeInfo("rt0", "x86", "main" if same_role else "rt",
+                      kernel="" if same_role else "linux-yocto-rt", index=2),
              NodeInfo("gpu0", "arm", "gpu", index=1)]
-    main = image_tasks(100, "main", "1")
-    rt0 = image_tasks(100, "rt0", "2")
-    rt0.update(tasks(("linux-yocto-rt", "do_compile", "k"), ("linux-yocto-rt", "do_deploy", "k")))
+    main = image_tasks(1000, "main", "1")
+    rt0 = image_tasks(1000, "rt0", "2")
+    rt0.update(tasks(("linux-yocto-rt", "do_compile", "k"), ("linux-yocto-rt", "do_deploy", "k"),
+                     ("recipe1", "do_compile", "changed")))
     gpu0 = {TaskKey(f"armv8/{k.recipe}/1.0", k.task): h
-            for k, h in image_tasks(100, "gpu0", "3").items()}
-    causes = {"rt0": {"linux-yocto-rt": [
-        "new task (the reference node does not build it) (2 tasks)"]}}
-    report = sharing.sharing_report(nodes, {"main": main, "rt0": rt0, "gpu0": gpu0}, causes)
+            for k, h in image_tasks(1000, "gpu0", "3").items()}
+    return sharing.sharing_report(nodes, {"main": main, "rt0": rt0, "gpu0": gpu0},
+                                  {"rt0": found})
+
+
+def test_report_splits_identity_and_role():
+    report = rt_case({"linux-yocto-rt": evidence({"new"}),
+                      "recipe1": evidence({"dependencies"})})
     assert [g.machine for g in report.groups] == ["x86", "arm"]
     (extra,) = report.groups[0].extras
-    assert not extra.goal_met and not report.goal_met
     assert extra.differences == ["role rt (reference: main)",
                                  "kernel linux-yocto-rt (reference: default)"]
-    assert ("linux-yocto-rt", 2, "other") in [(r.recipe, r.tasks, r.category)
-                                              for r in extra.recipes]
+    assert [(r.recipe, r.tasks, r.category) for r in extra.recipes] == [
+        ("aos-multinode-image", 2, "image"), ("linux-yocto-rt", 2, "role"),
+        ("aos-node-config-rt0", 1, "node-config"), ("recipe1", 1, "role")]
+    assert (extra.tasks_in("image", "node-config", "identity"), extra.tasks_in("role")) == (3, 3)
+    assert extra.goal_met and report.goal_met
     assert report.groups[1].extras == [] and report.groups[1].ratio == 1.0
-    # main 103 + rt0 5 (config, image x2, kernel x2) + gpu0 103 on another arch.
-    assert report.unique_tasks == 211
+    # rt0 has 1005 tasks (recipe1 changed, kernel added); main 1003 + rt0 6 (config, image
+    # x2, kernel x2, recipe1) + gpu0 1003 on another arch.
+    assert report.unique_tasks == 2012
     text = sharing.format_report(report)
-    assert "goal NOT met" in text and "linux-yocto-rt [other]  <- new task" in text
+    assert ("rt0: +6 of 1,005 tasks (0.60 %) over main: identity 3 (0.30 %), role 3, "
+            "other 0; goal met") in text
+    assert "differs from main in: role rt (reference: main); kernel linux-yocto-rt" in text
+    assert "    2  linux-yocto-rt [role]" in text
+
+
+def test_report_goal_missed_names_the_other_recipes():
+    report = rt_case({"recipe1": evidence({"variables"}, DISTRO_FEATURES=1)})
+    (extra,) = report.groups[0].extras
+    assert ("recipe1", 1, "other") in [(r.recipe, r.tasks, r.category) for r in extra.recipes]
+    assert not extra.goal_met and not report.goal_met
+    assert extra.variables == {"DISTRO_FEATURES": 1}
+    text = sharing.format_report(report)
+    assert "other 1; goal NOT met" in text and "recipe1 [other]" in text
+    assert "variables that differ (tasks examined): DISTRO_FEATURES (1)" in text
+    # With the same role and kernel, a new kernel recipe is not explained either.
+    same = rt_case({"linux-yocto-rt": evidence({"new"})}, same_role=True)
+    assert not same.groups[0].extras[0].goal_met
 
 
 def test_nodes_without_signatures_are_left_out():
@@ -174,20 +230,26 @@ def sig(**changes):
     (sig(taint="nostamp:123"), "tainted"),
 ])
 def test_task_cause(node, expected):
-    assert sharing.task_cause(SIG_REF, node) == expected
+    assert sharing.task_cause(SIG_REF, node)[1] == expected
 
 
 def test_task_cause_new_task():
-    assert sharing.task_cause(None, SIG_REF).startswith("new task")
+    assert sharing.task_cause(None, SIG_REF)[0] == "new"
 
 
-def test_root_causes_summarise_per_recipe():
+def test_recipe_evidence_summarises_per_recipe():
     key = TaskKey("arch/nodeinfo/1.0", "do_install")
     other = TaskKey("arch/image/1.0", "do_rootfs")
     other2 = TaskKey("arch/image/1.0", "do_image")
+    new = TaskKey("arch/aos-node-config-b/1.0", "do_install")
     pairs = {key: (SIG_REF, sig(varvals={"NODE_ID": "b"})),
              other: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z2"})),
-             other2: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z3"}))}
-    assert sharing.root_causes(pairs) == {"nodeinfo": ["variables: NODE_ID (1 task)"],
-                                          "image": ["dependencies only (2 tasks)"]}
-    assert sharing.changed_variables(pairs) == {"NODE_ID": 1}
+             other2: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z3"})),
+             new: (None, SIG_REF)}
+    found = sharing.recipe_evidence(pairs)
+    assert found["nodeinfo"].cause_texts() == ["variables: NODE_ID (1 task)"]
+    assert found["nodeinfo"].kinds == {"variables"}
+    assert found["nodeinfo"].variables == {"NODE_ID": 1}
+    assert found["image"].cause_texts() == ["dependencies only (2 tasks)"]
+    assert found["image"].kinds == {"dependencies"} and not found["image"].variables
+    assert found["aos-node-config-b"].kinds == {"new"}

@@ -194,7 +194,8 @@ def recorded(tmp_path_factory) -> dict[str, dict[str, Path]]:
 
 
 def infos() -> list[NodeInfo]:
-    return [NodeInfo(node, MACHINE, role="worker", index=i) for i, node in enumerate(NODES)]
+    return [NodeInfo(node, MACHINE, role="worker", index=i, fragment=frozenset({"NODE_ID"}))
+            for i, node in enumerate(NODES)]
 
 
 def node_run(node: NodeInfo, build: Path) -> verify.NodeRun:
@@ -231,10 +232,9 @@ def test_sigdata_files_read_back(recorded):
 def test_generated_design_adds_only_the_node_recipes(recorded):
     builds = recorded["generated"]
     runs = {node.node: node_run(node, builds[node.node]) for node in infos()}
-    explained = {n: verify.explain(runs["a"], runs[n]) for n in ("b", "c")}
+    evidence = {n: verify.explain(runs["a"], runs[n]) for n in ("b", "c")}
     report = sharing.sharing_report(infos(), {n: r.signatures for n, r in runs.items()},
-                                    {n: e[0] for n, e in explained.items()},
-                                    {n: e[1] for n, e in explained.items()})
+                                    evidence)
 
     (group,) = report.groups
     assert group.reference.node == "a" and group.reference_tasks == 11
@@ -245,7 +245,8 @@ def test_generated_design_adds_only_the_node_recipes(recorded):
         by_name = {r.recipe: r for r in extra.recipes}
         # nodeinfo reads NODE_ID in do_install: only that task differs.
         assert by_name["nodeinfo"].tasks == 1
-        assert by_name["nodeinfo"].category == "other"
+        # It reads only the node's own variable: identity, as meta-aos's per-node recipes.
+        assert by_name["nodeinfo"].category == "identity"
         assert any("variables: NODE_ID" in c for c in by_name["nodeinfo"].causes)
         assert any("new task" in c for c in by_name[f"aos-node-config-{node}"].causes)
         assert by_name[f"aos-node-config-{node}"].category == "node-config"
@@ -257,6 +258,8 @@ def test_generated_design_adds_only_the_node_recipes(recorded):
         assert len(extra.added) == 5
         assert extra.variables == {"NODE_ID": 1}
         assert by_name["aos-multinode-image"].causes == ["dependencies only (2 tasks)"]
+        assert extra.tasks_in("node-config", "image", "identity") == 5
+        assert extra.tasks_in("other") == extra.tasks_in("role") == 0
     # a (11) + 5 per extra node = 21 unique tasks.
     assert group.unique_tasks == 21
     assert report.ratio == pytest.approx(21 / 11)
@@ -273,8 +276,8 @@ def test_only_the_recipe_reading_the_variable_has_a_variable_cause(recorded):
                if key in a.signatures else None)
         new = verify.read_sigdata([verify.sigdata_path(stamps_b, key, b.signatures[key])])[0]
         pairs[key] = (ref, new)
-    variables = sharing.changed_variables(pairs)
-    assert set(variables) == {"NODE_ID"}
+    evidence = sharing.recipe_evidence(pairs)
+    assert {name for found in evidence.values() for name in found.variables} == {"NODE_ID"}
     roots = [key.recipe for key, (ref, new) in pairs.items()
              if ref is not None and sharing.differing_variables(ref, new)]
     assert roots == ["nodeinfo"]
@@ -283,9 +286,9 @@ def test_only_the_recipe_reading_the_variable_has_a_variable_cause(recorded):
 def test_naive_global_changes_every_task(recorded):
     builds = recorded["naive"]
     runs = {node.node: node_run(node, builds[node.node]) for node in infos()}
-    causes, variables = verify.explain(runs["a"], runs["b"])
+    evidence = verify.explain(runs["a"], runs["b"])
     report = sharing.sharing_report(infos()[:2], {n: runs[n].signatures for n in ("a", "b")},
-                                    {"b": causes}, {"b": variables})
+                                    {"b": evidence})
     (extra,) = report.groups[0].extras
     assert len(extra.added) == extra.tasks == 11
     assert not extra.goal_met
@@ -293,6 +296,8 @@ def test_naive_global_changes_every_task(recorded):
                                                  "aos-multinode-image", "aos-node-config-b"}
     zlib = next(r for r in extra.recipes if r.recipe == "zlib")
     assert any("DISTRO_FEATURES" in cause for cause in zlib.causes)
+    # DISTRO_FEATURES is not the node's fragment: zlib, app, nodeinfo are 'other'.
+    assert zlib.category == "other" and extra.tasks_in("other") == 6
     # Every do_compile reads DISTRO_FEATURES: those of the four recipes both nodes build
     # differ by it (aos-node-config-b is new, nothing to compare with).
     assert extra.variables == {"DISTRO_FEATURES": 4, "NODE_ID": 1}

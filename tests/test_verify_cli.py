@@ -136,7 +136,8 @@ def test_clean_run_writes_build_dirs_and_reports_sharing(gateway, not_root, caps
     # The report.
     assert "No BitBake errors or warnings concern meta-aos-multinode." in stdout
     assert "MACHINE qemuarm64: reference node a, 404 tasks" in stdout
-    assert "b: +4 of 404 tasks (0.99 %) over a; goal met" in stdout
+    assert ("b: +4 of 404 tasks (0.99 %) over a: identity 4 (0.99 %), role 0, other 0; "
+            "goal met") in stdout
     assert "aos-node-config-b [node-config]" in stdout
     assert "aos-multinode-image [image]" in stdout
     assert "All 2 nodes: 408 unique tasks / 404 tasks of one node = 1.010" in stdout
