@@ -181,6 +181,8 @@ class BitBakeParser:
         d.setVar("PN", "${@bb.parse.vars_from_file(d.getVar('FILE', False), d)[0] or "
                  "'defaultpkgname'}")
         d.setVar("PV", "${@bb.parse.vars_from_file(d.getVar('FILE', False), d)[1] or '1.0'}")
+        # As in bitbake.conf: the MACHINE is an override (MACHINEOVERRIDES ?= "${MACHINE}").
+        d.setVar("OVERRIDES", "${MACHINE}")
         for name, value in variables.items():
             d.setVar(name, value)
         return d
@@ -197,10 +199,23 @@ class BitBakeParser:
         return self.conf(self.layer / "conf" / "nodes" / f"{node_id}.conf", d)
 
     def recipe(self, path: Path, d=None):
-        """Parse and finalise one recipe on top of `d`; return the recipe's datastore."""
+        """Parse and finalise one recipe on top of `d`; return the recipe's datastore. A
+        bbappend is applied, as BitBake does (__BBAPPEND), to the stand-in of the recipe it
+        appends to (tests/bitbake_stubs/recipes-*/)."""
         base = self.data() if d is None else self.bb.data.createCopy(d)
         self.bb.parse.siggen = self.bb.siggen.init(base)
+        if path.suffix == ".bbappend":
+            base.setVar("__BBAPPEND", str(path))
+            path = appended_stub(path)
         return self.bb.parse.handle(str(path), base, 0)[""]
+
+
+def appended_stub(bbappend: Path) -> Path:
+    """Return the stand-in recipe a bbappend of the layer applies to."""
+    name = recipe_name(bbappend)
+    stubs = sorted((STUBS_DIR).glob(f"recipes-*/{name}_*.bb"))
+    assert stubs, f"no stand-in recipe for {bbappend.name} under {STUBS_DIR}"
+    return stubs[0]
 
 
 def recipes(layer: Path) -> list[Path]:

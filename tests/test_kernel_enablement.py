@@ -47,3 +47,25 @@ def test_bbappend_only_touches_machine_overrides(tmp_path):
     assert assignments == ['COMPATIBLE_MACHINE:genericx86-64 = "genericx86-64"',
                            'KMACHINE:genericx86-64 ?= "common-pc-64"']
     assert all(re.match(r"^\w+:genericx86-64 \??= ", line) for line in assignments)
+
+
+def test_bitbake_applies_the_bbappend_to_the_kernel_recipe():
+    """BitBake's own parser, the bbappend applied (__BBAPPEND) to a stand-in of oe-core's
+    linux-yocto-rt: on rt0's MACHINE the kernel becomes compatible with the right KMACHINE;
+    on another MACHINE nothing changes."""
+    import re as regex
+
+    from layer_helpers import BitBakeParser, layer_of
+
+    from conftest import EXAMPLES_DIR as examples
+
+    source = examples / "three-node-ecu.yaml"
+    parser = BitBakeParser(layer_of(source))
+    append = parser.layer / "recipes-kernel" / "linux" / "linux-yocto-rt_%.bbappend"
+    rt0 = parser.recipe(append, parser.node_data("rt0", "genericx86-64"))
+    assert regex.match(rt0.getVar("COMPATIBLE_MACHINE"), "genericx86-64")
+    assert rt0.getVar("KMACHINE") == "common-pc-64"
+    assert rt0.getVar("KBRANCH") == "v6.6/standard/preempt-rt/base"
+    gpu0 = parser.recipe(append, parser.node_data("gpu0", "genericarm64"))
+    assert not regex.match(gpu0.getVar("COMPATIBLE_MACHINE"), "genericarm64")
+    assert gpu0.getVar("KMACHINE") == "genericarm64"
