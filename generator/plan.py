@@ -61,11 +61,12 @@ class YoctoRelease:
     unpackdir: str
     efi_plugin: str
     poky_repo: bool
+    wks_dir: str  # where a layer's kickstart files are searched (files/wic from 5.1 on)
 
 
 YOCTO = {
-    "scarthgap": YoctoRelease("scarthgap", "${WORKDIR}", "bootimg-efi", True),
-    "wrynose": YoctoRelease("wrynose", "${UNPACKDIR}", "bootimg_efi", False),
+    "scarthgap": YoctoRelease("scarthgap", "${WORKDIR}", "bootimg-efi", True, "wic"),
+    "wrynose": YoctoRelease("wrynose", "${UNPACKDIR}", "bootimg_efi", False, "files/wic"),
 }
 
 
@@ -241,7 +242,8 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     add("COPYING.MIT", LICENSE)
     for recipe_dir in RECIPE_DIRS:
         add(f"{recipe_dir}/files/COPYING.MIT", LICENSE)
-    add("wic/aos-multinode-efi.wks.in", "layer/wic/aos-multinode-efi.wks.in.j2")
+    for wks in ("aos-multinode-efi", "aos-multinode-efi-initrd", "aos-multinode-rootfs"):
+        add(f"{yocto.wks_dir}/{wks}.wks.in", f"layer/wic/{wks}.wks.in.j2")
     add(f"recipes-core/images/{IMAGE}.bb", "layer/recipes-core/images/image.bb.j2")
     for kernel, machines in kernel_enablement(config).items():
         add(f"recipes-kernel/linux/{kernel}_%.bbappend",

@@ -169,14 +169,16 @@ def test_artifacts_name_device_node_and_release(outputs, example):
     assert upload["with"]["name"] == f"{device}-${{{{ matrix.node }}}}-{release}"
     assert upload["with"]["if-no-files-found"] == "error"
     stem = f"aos-multinode-image-{device}-${{{{ matrix.node }}}}-{release}-*.rootfs.wic"
-    assert upload["with"]["path"].splitlines() == [f"build/tmp/deploy/images/*/{stem}",
-                                              f"build/tmp/deploy/images/*/{stem}.bmap"]
+    # Each node builds in a TMPDIR of its own (kas/<node>.yml): build/tmp-<node>.
+    deploy = "build/tmp-${{ matrix.node }}/deploy/images/*"
+    assert upload["with"]["path"].splitlines() == [f"{deploy}/{stem}", f"{deploy}/{stem}.bmap"]
     job = gitlab(out)["aos-multinode-image"]
     assert job["artifacts"]["name"] == f"{device}-$NODE-{release}"
     assert job["artifacts"]["paths"] == ["deploy/"]
     copy = job["script"][-1]
     assert copy.startswith("cp -L ") and copy.endswith(" deploy/")
-    assert f'aos-multinode-image-{device}-"$NODE"-{release}-*.rootfs.wic' in copy
+    assert f'build/tmp-"$NODE"/deploy/images/*/aos-multinode-image-{device}-"$NODE"-' \
+        f'{release}-*.rootfs.wic' in copy
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

@@ -103,9 +103,11 @@ def test_kas_dump_resolves_the_include(example, where, tmp_path, upstreams, loca
     dumped = yaml.safe_load(run.stdout)
     assert "includes" not in dumped["header"]
     assert dumped["repos"] == common["repos"]
-    assert dumped["local_conf_header"] == {
-        **common["local_conf_header"],
-        "50-aos-multinode-node": f"require conf/nodes/{node}.conf\n"}
+    headers = dumped["local_conf_header"]
+    assert headers.keys() == {*common["local_conf_header"], "50-aos-multinode-node"}
+    assert all(headers[key] == value for key, value in common["local_conf_header"].items())
+    assert node_settings(headers["50-aos-multinode-node"]) == [
+        f'TMPDIR = "${{TOPDIR}}/tmp-{node}"', f"require conf/nodes/{node}.conf"]
     assert dumped["target"] == "aos-multinode-image"
     assert dumped["distro"] == common["distro"]
 
@@ -167,3 +169,8 @@ def test_kas_lock_and_the_pins_agree(tmp_path, upstreams, local_pins):
     check = run_aos("generate", example, "-o", out, "--pins", local_pins, "--check")
     assert check.exit_code == 0, check.stdout + check.stderr
     assert (out / "kas" / "main.lock.yml").is_file()
+
+
+def node_settings(text: str) -> list[str]:
+    """The settings of a node's local_conf_header entry, without its comments."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]

@@ -157,8 +157,8 @@ def test_kas_include_handler_resolves_the_common_include(outputs, example, where
                           (out / "kas" / f"{node}.yml").resolve()]
         assert config["repos"] == common["repos"]
         assert set(config["local_conf_header"]) == {"10-aos-multinode", "50-aos-multinode-node"}
-        assert config["local_conf_header"]["50-aos-multinode-node"].strip() == \
-            f"require conf/nodes/{node}.conf"
+        assert config["local_conf_header"]["50-aos-multinode-node"].strip().endswith(
+            f"require conf/nodes/{node}.conf")
 
 
 @pytest.mark.parametrize("example,where", CASES, ids=IDS)
@@ -172,8 +172,11 @@ def test_node_files_name_the_node_machine_image_and_fragment(outputs, example, w
         assert config["target"] == "aos-multinode-image"
         # Shared parts come from the include, not copied per node.
         assert set(config) == {"header", "machine", "target", "local_conf_header"}
-        assert config["local_conf_header"] == {
-            "50-aos-multinode-node": f"require conf/nodes/{node['id']}.conf\n"}
+        # A TMPDIR per node (no node's images replace another's), then the fragment.
+        (entry,) = config["local_conf_header"].values()
+        assert list(config["local_conf_header"]) == ["50-aos-multinode-node"]
+        assert [line for line in entry.splitlines() if line and not line.startswith("#")] == [
+            f'TMPDIR = "${{TOPDIR}}/tmp-{node["id"]}"', f"require conf/nodes/{node['id']}.conf"]
         # The include path is relative to the repository kas takes as `this`.
         (include,) = config["header"]["includes"]
         assert (kas_root(out, where) / include).resolve() == \

@@ -184,18 +184,24 @@ def test_image(source, node_id, parsed):
 
 @pytest.mark.parametrize("source", EXAMPLES, ids=example_id)
 def test_image_wks_follows_efi(source):
-    """On an EFI machine the image uses the layer's PARTUUID wks; elsewhere the machine's."""
+    """On an EFI machine the image uses the layer's PARTUUID wks (with the machine's
+    initramfs when it has one); elsewhere the machine's own, else a root file system image.
+    The kickstarts live where the release searches them (wic/, files/wic/ from 5.1 on)."""
     config = load(source)
     node = config.nodes[0]
     parser = BitBakeParser(layer_of(source))
+    wks_dir = parser.layer / ("wic" if config.yocto_release == "scarthgap" else "files/wic")
     image = parser.layer / "recipes-core" / "images" / f"{IMAGE}.bb"
-    efi = parser.recipe(image, parser.node_data(node.id, node.machine,
-                                                MACHINE_FEATURES="efi pci"))
-    assert efi.getVar("WKS_FILE") == "aos-multinode-efi.wks.in"
-    assert (parser.layer / "wic" / "aos-multinode-efi.wks.in").is_file()
-    other = parser.recipe(image, parser.node_data(node.id, node.machine,
-                                                  WKS_FILE="machine.wks"))
-    assert other.getVar("WKS_FILE") == "machine.wks"
+    cases = [({"MACHINE_FEATURES": "efi pci"}, "aos-multinode-efi.wks.in"),
+             ({"MACHINE_FEATURES": "efi", "INITRAMFS_IMAGE": "core-image-initramfs-boot"},
+              "aos-multinode-efi-initrd.wks.in"),
+             ({"WKS_FILE": "machine.wks"}, "machine.wks"),
+             ({}, "aos-multinode-rootfs.wks.in")]
+    for variables, expected in cases:
+        parsed = parser.recipe(image, parser.node_data(node.id, node.machine, **variables))
+        assert parsed.getVar("WKS_FILE") == expected, variables
+        if expected.startswith("aos-multinode"):
+            assert (wks_dir / expected).is_file()
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=example_id)

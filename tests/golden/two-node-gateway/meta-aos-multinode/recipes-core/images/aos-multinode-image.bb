@@ -22,7 +22,9 @@ IMAGE_LINK_NAME = "${IMAGE_BASENAME}-${AOS_MULTINODE_DEVICE_ID}-${AOS_MULTINODE_
 # A wic disk image with a block map for bmaptool, whatever the medium
 # (${AOS_MULTINODE_STORAGE}). On EFI machines the root is found by PARTUUID.
 IMAGE_FSTYPES = "wic wic.bmap"
-WKS_FILE := "${@bb.utils.contains('MACHINE_FEATURES', 'efi', 'aos-multinode-efi.wks.in', d.getVar('WKS_FILE') or '', d)}"
+# EFI machines get the layer's kickstart (with the machine's initramfs when it has one);
+# others keep their own, or get a root file system image.
+WKS_FILE := "${@bb.utils.contains('MACHINE_FEATURES', 'efi', 'aos-multinode-efi-initrd.wks.in' if d.getVar('INITRAMFS_IMAGE') else 'aos-multinode-efi.wks.in', d.getVar('WKS_FILE') or 'aos-multinode-rootfs.wks.in', d)}"
 
 # The same release in every node image, for people and for `aos-cluster status`.
 ROOTFS_POSTPROCESS_COMMAND:append = " aos_multinode_identity;"
