@@ -169,6 +169,18 @@ def test_layer_dependency_points_at_layer_conf(generated):
     assert line.startswith("LAYERDEPENDS_aos-multinode") and "openembedded-layer" in line
 
 
+def test_offline_uninative_warnings_are_verifys_own():
+    lines = [
+        "WARNING: Disabling uninative as unable to fetch uninative tarball: Network access "
+        "disabled through BB_NO_NETWORK (or set indirectly due to use of "
+        "BB_FETCH_PREMIRRORONLY) but access requested with command /usr/bin/env wget ...\n",
+        "WARNING: To build your own uninative loader, please bitbake uninative-tarball and set "
+        "UNINATIVE_TARBALL appropriately.\n",
+        "WARNING: something else\n"]
+    kept = [m.text for m in verify.parse_messages(lines) if not verify.ours_offline(m)]
+    assert kept == ["something else"]
+
+
 def test_merge_findings_names_the_nodes_and_sorts_ours_first():
     ours = verify.Finding("warning", "w", True, "meta-aos-multinode/x.bb", 3)
     other = verify.Finding("error", "e", False)

@@ -6,6 +6,8 @@ aos.enabled meta-virtualization, meta-selinux and meta-aos) or `bitbake`,
 `openembedded-core`, `meta-yocto` (wrynose; with meta-openembedded). The bundled example
 whose release matches runs; the test is skipped, saying why, without the checkout or as
 root (BitBake refuses root). Each node parses every recipe once: minutes.
+AOS_MULTINODE_MACHINE_CONF may name a file of environment workarounds (verify
+--machine-conf), e.g. a BBMASK your checkout needs.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ def checkout_for(example: str) -> Path:
 
 def run_verify(out: Path, checkouts: Path) -> tuple[int, dict, str]:
     """Run `aos-multinode verify OUT --checkouts CHECKOUTS --json` as a user would."""
+    extra = os.environ.get("AOS_MULTINODE_MACHINE_CONF")
     result = subprocess.run([sys.executable, "-m", "aos_multinode", "verify", str(out),
-                             "--checkouts", str(checkouts), "--json"],
+                             "--checkouts", str(checkouts), "--json",
+                             *(["--machine-conf", extra] if extra else [])],
                             capture_output=True, text=True, timeout=3 * 3600)
     data = json.loads(result.stdout) if result.stdout.strip() else {}
     return result.returncode, data, result.stderr
