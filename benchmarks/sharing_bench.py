@@ -22,7 +22,8 @@ Run as an ordinary user (BitBake refuses root), with the checkouts in the layout
 files name (as kas checks them out):
 
     benchmarks/sharing_bench.py --example two-node-gateway=/work/yocto/wrynose \\
-        --example three-node-ecu=/work/yocto/scarthgap --workdir /tmp/sharing-bench
+        --example three-node-ecu=/work/yocto/scarthgap --workdir /tmp/sharing-bench \\
+        [--extra-conf three-node-ecu=workaround.conf] [--node main --node rt0 ...]
 
 Results: a Markdown table on stdout, everything as JSON in WORKDIR/sharing-bench.json.
 Each (example, setup, node) parses all recipes once: about a minute for openembedded-core,
@@ -51,8 +52,11 @@ SETUPS = {
 
 
 def generate(example: str, workdir: Path) -> Path:
-    """Generate examples/EXAMPLE.yaml into WORKDIR/EXAMPLE; return that directory."""
+    """Generate examples/EXAMPLE.yaml into WORKDIR/EXAMPLE, unless it is there already (so
+    a generated tree can be prepared, or patched, beforehand); return that directory."""
     out = workdir / example
+    if (out / "meta-aos-multinode").is_dir():
+        return out
     config = load_unit_config(ROOT / "examples" / f"{example}.yaml").config
     _, files = generate_files(config, out)
     write_tree(out, files, force=False)
@@ -117,9 +121,10 @@ def markdown(results: dict) -> str:
 
 
 def parse_example(value: str) -> tuple[str, Path]:
+    """NAME=PATH -> (NAME, PATH)."""
     name, sep, path = value.partition("=")
     if not sep:
-        raise argparse.ArgumentTypeError("use EXAMPLE=CHECKOUTS, e.g. "
+        raise argparse.ArgumentTypeError("use NAME=PATH, e.g. "
                                          "two-node-gateway=/work/yocto/wrynose")
     return name, Path(path)
 
@@ -131,19 +136,22 @@ def main() -> None:
     parser.add_argument("--setup", action="append", choices=sorted(SETUPS),
                         help="setups to run (default: all)")
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--extra-conf", type=Path,
-                        help="environment workarounds appended to every local.conf")
+    parser.add_argument("--extra-conf", action="append", type=parse_example, default=[],
+                        metavar="NAME=FILE", help="environment workarounds appended to every "
+                        "local.conf of example NAME")
     parser.add_argument("--node", action="append", default=[],
-                        help="only these nodes (default: all)")
+                        help="only these nodes, in the examples that have them (default: all)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    extra = args.extra_conf.read_text() if args.extra_conf else ""
+    extras = {name: path.read_text() for name, path in args.extra_conf}
     results: dict = {}
     for example, checkouts in args.example:
         out = generate(example, args.workdir)
+        ids = [n.node for n in verify.read_nodes(out / "meta-aos-multinode")]
+        nodes = [n for n in args.node if n in ids]
         for setup in args.setup or list(SETUPS):
-            result, seconds = run_setup(out, checkouts.resolve(), setup, args.workdir, extra,
-                                        args.node)
+            result, seconds = run_setup(out, checkouts.resolve(), setup, args.workdir,
+                                        extras.get(example, ""), nodes)
             data = figures(result)
             data["seconds"] = round(seconds)
             results.setdefault(example, {})[setup] = data
