@@ -7,7 +7,8 @@ environment,
 
   bitbake -S none aos-multinode-image   parse with the node's fragment, resolve the task
                                         graph, write every task's signature (nothing built)
-  bitbake -g aos-multinode-image        the task graph (task-depends.dot), from the cache
+
+(or, with --no-sharing, `bitbake -g aos-multinode-image`: parse and resolve only).
 
 The ERROR and WARNING messages are collected, those concerning the generated layer located
 (file and line where BitBake gives them), and the signatures of nodes sharing a MACHINE are
@@ -901,12 +902,15 @@ def find_layer(directory: Path) -> Path:
 
 def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sigs: bool,
              progress: ProgressFn, label: str) -> None:
-    """Run (when wanted) `bitbake -S none` and then `bitbake -g` for one node; fill `run`;
-    report progress under `label` (e.g. "[1/3] main").
+    """Run `bitbake -S none` (or, without the sharing report, `bitbake -g`) for one node;
+    fill `run`; report progress under `label` (e.g. "[1/3] main").
 
-    In this order BitBake parses once: `-S` needs the signature data in its recipe cache,
-    which a cache written by `-g` lacks (-g first, then -S, parses everything twice)."""
-    commands = ([["-S", "none", IMAGE]] if want_sigs else []) + [["-g", IMAGE]]
+    Both parse with the node's fragment and resolve the image's task graph, so both report
+    the same problems; `-S none` also writes every task's signature, and their count is the
+    size of the task graph. Running `-g` after it would mostly reparse everything: its
+    parse cache differs (it lacks the signature data) and on a fresh build directory BitBake
+    does not always reuse the first run's configuration cache."""
+    commands = [["-S", "none", IMAGE]] if want_sigs else [["-g", IMAGE]]
     for args in commands:
         command = "bitbake " + " ".join(args)
         if args[0] == "-S":
@@ -928,6 +932,8 @@ def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sig
             return
         if args[0] == "-S":
             run.signatures = collect_signatures(stamps_dir(run.build_dir))
+            run.graph_tasks = len(run.signatures)
+            run.recipes = len({key.recipe for key in run.signatures})
         else:
             run.graph_tasks, run.recipes = task_graph_size(run.build_dir)
 
@@ -1019,7 +1025,7 @@ def format_result(result: VerifyResult, verbose: bool = False) -> str:
     for run in result.runs:
         steps = ", ".join(f"{' '.join(s.command[1:-1])} {'ok' if s.exit_code == 0 else 'FAILED'}"
                           f" {s.seconds:.0f} s" for s in run.steps)
-        size = (f"; {run.graph_tasks:,} tasks in the graph, {run.recipes} recipes"
+        size = (f"; {run.graph_tasks:,} tasks in the image's graph, {run.recipes} recipes"
                 if run.graph_tasks is not None else "")
         lines.append(f"  {run.node.node} ({run.node.machine}): {steps}{size}")
         lines += [f"    full output: {s.log}" for s in run.steps if s.exit_code and s.log]
