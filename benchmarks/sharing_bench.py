@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
-"""Build sharing with real BitBake: the generated layer against the naive setup, side by side.
+"""Build sharing with real BitBake: the generated layer against naive setups, side by side.
 
-For each bundled example, generates the layer and runs `aos-multinode verify`'s machinery
-(per node: `bitbake -g`, `bitbake -S none`, signatures compared) once per setup:
+For each bundled example, generates the layer and, per setup, runs `aos-multinode verify`'s
+machinery on every node (`bitbake -S none aos-multinode-image`, signatures compared):
 
   generated          the layer as generated: per-node values only in conf/nodes/<id>.conf,
                      read by the node's config recipe and the image.
-  naive-distro       the same, plus what a per-node kas file without this layer typically
-                     does: the node's identity as a distro feature,
-                     DISTRO_FEATURES:append = " node-<id>" (to switch per-node content).
-  naive-export       the same, plus the node's identity as an exported global, as a global
-                     identity class (INHERIT) or `export NODE_ID = ...` in local.conf does:
-                     every shell task's environment, so its signature, carries it.
+  naive-distro       + what a per-node kas file / local.conf without this layer might do
+                     with the node's identity: DISTRO_FEATURES:append = " node-<id>".
+  naive-overrides    + the node as an override, so that recipes and local.conf can say
+                     FOO:node-<id>: DISTROOVERRIDES:append = ":node-<id>".
+  naive-export       + the node's identity as an exported global, as a global identity
+                     class (INHERIT) or `export NODE_ID = "<id>"` in local.conf does: every
+                     shell task's environment, so its signature, carries it.
 
-Both naive variants keep everything of the generated layer, so the difference in the
-figures is the cost of putting a node value into a global. Reported per setup: the tasks
-of one node, the tasks each extra node of a MACHINE adds (and % of its image's tasks), the
-recipes and variables behind them, and total unique tasks / tasks of one node.
+Each naive value is written literally into that node's local.conf (as a per-node kas file
+would); the naive setups keep everything of the generated layer, so the difference in the
+figures is the cost of the global alone. Reported per setup: the tasks of one node, the
+tasks each extra node of a MACHINE adds (and % of its image's tasks) split into identity /
+role / other, the recipes and variables behind them, and total unique tasks / tasks of one
+node.
 
 Run as an ordinary user (BitBake refuses root), with the checkouts in the layout the kas
 files name (as kas checks them out):
@@ -26,8 +29,7 @@ files name (as kas checks them out):
         [--extra-conf three-node-ecu=workaround.conf] [--node main --node rt0 ...]
 
 Results: a Markdown table on stdout, everything as JSON in WORKDIR/sharing-bench.json.
-Each (example, setup, node) parses all recipes once: about a minute for openembedded-core,
-three for the meta-aos stack, on 2 CPUs.
+Each (example, setup, node) parses all recipes once: a few minutes each on 2 CPUs.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ from aos_multinode.write import write_tree
 ROOT = Path(__file__).resolve().parents[1]
 SETUPS = {
     "generated": "",
-    "naive-distro": 'DISTRO_FEATURES:append = " node-${AOS_MULTINODE_NODE_ID}"\n',
-    "naive-export": 'export NAIVE_NODE_ID = "${AOS_MULTINODE_NODE_ID}"\n',
+    "naive-distro": 'DISTRO_FEATURES:append = " node-{node}"\n',
+    "naive-overrides": 'DISTROOVERRIDES:append = ":node-{node}"\n',
+    "naive-export": 'export NAIVE_NODE_ID = "{node}"\n',
 }
 
 
@@ -64,35 +67,45 @@ def generate(example: str, workdir: Path) -> Path:
 
 
 def run_setup(out: Path, checkouts: Path, setup: str, workdir: Path, extra: str,
-              nodes: list[str]) -> tuple[verify.VerifyResult, float]:
-    """Run verify for one setup; return its result and wall time."""
-    conf = workdir / f"{out.name}-{setup}.conf"
-    conf.write_text(extra + SETUPS[setup])
-    options = verify.VerifyOptions(directory=out, checkouts=checkouts, machine_conf=conf,
-                                   workdir=workdir / f"{out.name}-{setup}", nodes=nodes)
+              nodes: list[str]) -> tuple[list[verify.NodeRun], list, float]:
+    """Run verify for one setup, one node at a time, each with its own local.conf
+    addition; return the node runs, the findings and the wall time."""
+    ids = nodes or [n.node for n in verify.read_nodes(out / "meta-aos-multinode")]
+    runs, findings = [], []
     start = time.monotonic()
-    result = verify.verify(options, verify.Progress(sys.stderr))
-    return result, time.monotonic() - start
+    for node in ids:
+        conf = workdir / f"{out.name}-{setup}-{node}.conf"
+        conf.write_text(extra + SETUPS[setup].format(node=node))
+        options = verify.VerifyOptions(directory=out, checkouts=checkouts, machine_conf=conf,
+                                       workdir=workdir / f"{out.name}-{setup}", nodes=[node])
+        result = verify.verify(options, verify.Progress(sys.stderr))
+        runs += result.runs
+        findings += result.findings
+    return runs, findings, time.monotonic() - start
 
 
-def figures(result: verify.VerifyResult) -> dict:
-    """Return the comparable figures of one run."""
-    report = result.report
+def figures(runs: list[verify.NodeRun], findings: list) -> dict:
+    """Return the comparable figures of one setup."""
+    report, note = verify.sharing_of(runs)
     extras = []
     for group in report.groups if report else []:
         for extra in group.extras:
-            pairs = extra.recipes
             extras.append({
                 "node": extra.node.node, "reference": extra.reference.node,
                 "machine": group.machine, "tasks": extra.tasks, "added": len(extra.added),
-                "percent": round(extra.percent, 2), "goal_met": extra.goal_met,
-                "differences": extra.differences,
-                "recipes": [[r.recipe, r.tasks, r.category, r.causes] for r in pairs]})
-    return {"ok": not result.problems, "counts": result.counts(),
+                "percent": round(extra.percent, 2),
+                "identity": extra.tasks_in(*sharing.IDENTITY_CATEGORIES),
+                "identity_percent": round(extra.identity_percent, 2),
+                "role": extra.tasks_in("role"), "other": extra.tasks_in("other"),
+                "goal_met": extra.goal_met, "differences": extra.differences,
+                "variables": extra.variables,
+                "recipes": [[r.recipe, r.tasks, r.category, r.causes] for r in extra.recipes]})
+    return {"bitbake_failed": [r.node.node for r in runs if r.failed], "note": note,
             "one_node_tasks": report.one_node_tasks if report else None,
             "unique_tasks": report.unique_tasks if report else None,
             "ratio": round(report.ratio, 3) if report else None, "extra_nodes": extras,
-            "findings": [f.format(full=False) for f in result.findings]}
+            "findings": [f.format(full=False) for f in findings],
+            "report": sharing.format_report(report) if report else ""}
 
 
 def top_recipes(recipes: list, count: int = 4) -> str:
@@ -103,18 +116,17 @@ def top_recipes(recipes: list, count: int = 4) -> str:
 
 def markdown(results: dict) -> str:
     """Return the side-by-side table: one row per (example, setup, extra node)."""
-    lines = ["| example | setup | tasks of one node | extra node | tasks it adds | % of its "
-             "image | added by recipe | unique tasks / one node |",
-             "|---|---|---:|---|---:|---:|---|---:|"]
+    lines = ["| example | setup | tasks of one node | extra node | tasks it adds | of its "
+             "image | identity / role / other | top recipes | unique / one node |",
+             "|---|---|---:|---|---:|---:|---|---|---:|"]
     for example, setups in results.items():
         for setup, data in setups.items():
-            for extra in data["extra_nodes"] or [None]:
-                if extra is None:
-                    continue
+            for extra in data["extra_nodes"]:
                 lines.append(
                     f"| {example} | {setup} | {data['one_node_tasks']:,} | {extra['node']} "
-                    f"(vs {extra['reference']}, {extra['machine']}) | {extra['added']:,} | "
-                    f"{extra['percent']:.2f} % | {top_recipes(extra['recipes'])} | "
+                    f"(vs {extra['reference']}) | {extra['added']:,} | "
+                    f"{extra['percent']:.2f} % | {extra['identity']:,} / {extra['role']:,} / "
+                    f"{extra['other']:,} | {top_recipes(extra['recipes'])} | "
                     f"{data['unique_tasks']:,} / {data['one_node_tasks']:,} = "
                     f"{data['ratio']:.3f} |")
     return "\n".join(lines)
@@ -150,14 +162,12 @@ def main() -> None:
         ids = [n.node for n in verify.read_nodes(out / "meta-aos-multinode")]
         nodes = [n for n in args.node if n in ids]
         for setup in args.setup or list(SETUPS):
-            result, seconds = run_setup(out, checkouts.resolve(), setup, args.workdir,
-                                        extras.get(example, ""), nodes)
-            data = figures(result)
+            runs, findings, seconds = run_setup(out, checkouts.resolve(), setup, args.workdir,
+                                                extras.get(example, ""), nodes)
+            data = figures(runs, findings)
             data["seconds"] = round(seconds)
             results.setdefault(example, {})[setup] = data
-            print(f"{example} {setup}: {seconds:.0f} s", file=sys.stderr)
-            if result.report:
-                print(sharing.format_report(result.report), file=sys.stderr)
+            print(f"{example} {setup}: {seconds:.0f} s\n{data['report']}", file=sys.stderr)
             (args.workdir / "sharing-bench.json").write_text(json.dumps(results, indent=2))
     print(markdown(results))
 

@@ -76,6 +76,7 @@ class Evidence:
     causes: Counter = field(default_factory=Counter)
     kinds: set = field(default_factory=set)
     variables: Counter = field(default_factory=Counter)
+    dependencies: set = field(default_factory=set)
 
     def cause_texts(self) -> list[str]:
         """Return the causes, most frequent first, as `cause (N tasks)`."""
@@ -267,18 +268,72 @@ def category(recipe: str, node: NodeInfo, reference: NodeInfo,
     return "other"
 
 
+# How much a category costs the design, for a recipe that differs only through its
+# dependencies: it takes the worst of theirs.
+SEVERITY = {"node-config": 0, "image": 0, "identity": 0, "role": 1, "other": 2}
+DEPENDENT = {0: "identity", 1: "role", 2: "other"}
+
+
+def categories(recipes: Iterable[str], node: NodeInfo, reference: NodeInfo,
+               evidence: Mapping[str, Evidence]) -> dict[str, str]:
+    """Return the category of every recipe. One that differs only through its dependencies
+    takes the worst category among the dependencies that differ (as far as they are known),
+    so that what a leak drags along is counted with the leak."""
+    out = {recipe: category(recipe, node, reference, evidence.get(recipe))
+           for recipe in recipes}
+    followers = {recipe: evidence[recipe].dependencies for recipe in out
+                 if recipe in evidence and evidence[recipe].kinds == {"dependencies"}
+                 and recipe != IMAGE and recipe != f"aos-node-config-{node.node}"}
+    for _ in range(len(followers) + 1):
+        changed = False
+        for recipe, deps in followers.items():
+            known = [SEVERITY[out[dep]] for dep in deps if dep in out and dep != recipe]
+            if known and DEPENDENT[max(known)] != out[recipe]:
+                out[recipe] = DEPENDENT[max(known)]
+                changed = True
+        if not changed:
+            break
+    return out
+
+
 def by_recipe(added: Iterable[TaskKey], node: NodeInfo, reference: NodeInfo,
               evidence: Optional[Mapping[str, Evidence]] = None) -> list[RecipeShare]:
     """Return the added tasks counted per recipe, most tasks first (then by name), each
     with its category and causes."""
     counts = Counter(key.recipe for key in added)
     evidence = evidence or {}
-    out = []
-    for recipe, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        found = evidence.get(recipe)
-        out.append(RecipeShare(recipe, count, category(recipe, node, reference, found),
-                               found.cause_texts() if found else []))
-    return out
+    found = categories(counts, node, reference, evidence)
+    return [RecipeShare(recipe, count, found[recipe],
+                        evidence[recipe].cause_texts() if recipe in evidence else [])
+            for recipe, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+# The usual order of a recipe's tasks: the first of a recipe's differing tasks shows why it
+# differs; the later ones differ because of it.
+TASK_ORDER = ("do_fetch", "do_unpack", "do_patch", "do_preconfigure", "do_populate_lic",
+              "do_prepare_recipe_sysroot", "do_configure", "do_compile", "do_install",
+              "do_populate_sysroot", "do_package", "do_packagedata", "do_package_write_rpm",
+              "do_package_write_ipk", "do_package_write_deb", "do_package_qa", "do_deploy",
+              "do_rootfs", "do_image", "do_build")
+
+
+def task_rank(task: str) -> int:
+    """Return where a task usually runs in its recipe (unknown tasks after the known)."""
+    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+
+
+def sample_tasks(added: Iterable[TaskKey], per_recipe: int, total: int) -> list[TaskKey]:
+    """Return the tasks whose signature data to read: each recipe's earliest tasks first,
+    taking turns between recipes, at most `per_recipe` of one recipe and `total` in all."""
+    by_recipe_tasks: dict[str, list[TaskKey]] = {}
+    for key in added:
+        by_recipe_tasks.setdefault(key.recipe, []).append(key)
+    queues = [sorted(tasks, key=lambda k: (task_rank(k.task), k.task))[:per_recipe]
+              for _, tasks in sorted(by_recipe_tasks.items())]
+    chosen: list[TaskKey] = []
+    for turn in range(per_recipe):
+        chosen += [queue[turn] for queue in queues if len(queue) > turn]
+    return chosen[:total]
 
 
 def group_by_machine(nodes: Iterable[NodeInfo]) -> dict[str, list[NodeInfo]]:
@@ -389,6 +444,9 @@ def recipe_evidence(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]]
         found.causes["dependencies only" if kind == "dependencies" else text] += 1
         if reference is not None:
             found.variables.update(differing_variables(reference, node))
+        if kind == "dependencies":
+            found.dependencies.update(dep.split(":")[0]
+                                      for dep in differing_dependencies(reference, node))
     return out
 
 

@@ -51,8 +51,8 @@ MAX_SHOWN_ELSEWHERE = 12
 # The layer's collection, as BitBake names it in layer dependency errors.
 COLLECTION = re.compile(r"'(aos-multinode)'")
 # Signature data read to explain an extra node's tasks: a sample (the rest is counted).
-MAX_EXPLAINED_PER_RECIPE = 6
-MAX_EXPLAINED = 600
+MAX_EXPLAINED_PER_RECIPE = 3
+MAX_EXPLAINED = 900
 
 
 class VerifyError(UserError):
@@ -755,9 +755,11 @@ def _read_plain(path: Path) -> Optional[dict]:
 
 def explain(reference: NodeRun, node: NodeRun) -> dict[str, sharing.Evidence]:
     """Return why `node`'s tasks differ from `reference`'s: the evidence per recipe (its
-    causes and the variables that differ). Reads a sample of the signature data: at most
-    MAX_EXPLAINED_PER_RECIPE tasks per recipe and MAX_EXPLAINED tasks in all."""
-    keys = _sample(sharing.added_tasks(reference.signatures, node.signatures))
+    causes and the variables that differ). Reads a sample of the signature data: each
+    recipe's earliest differing tasks, MAX_EXPLAINED_PER_RECIPE of one recipe and
+    MAX_EXPLAINED in all."""
+    keys = sharing.sample_tasks(sharing.added_tasks(reference.signatures, node.signatures),
+                                MAX_EXPLAINED_PER_RECIPE, MAX_EXPLAINED)
     ref_stamps, node_stamps = stamps_dir(reference.build_dir), stamps_dir(node.build_dir)
     ref_keys = [key for key in keys if key in reference.signatures]
     ref_docs = dict(zip(ref_keys, read_sigdata(
@@ -766,18 +768,6 @@ def explain(reference: NodeRun, node: NodeRun) -> dict[str, sharing.Evidence]:
     pairs = {key: (ref_docs.get(key), doc) for key, doc in zip(keys, node_docs)
              if doc is not None}
     return sharing.recipe_evidence(pairs)
-
-
-def _sample(added: list[TaskKey]) -> list[TaskKey]:
-    """Return up to MAX_EXPLAINED_PER_RECIPE tasks of each recipe, MAX_EXPLAINED in all,
-    recipes with few added tasks first (they are the node's own, and cheap)."""
-    per_recipe: dict[str, list[TaskKey]] = {}
-    for key in added:
-        per_recipe.setdefault(key.recipe, []).append(key)
-    chosen: list[TaskKey] = []
-    for _, tasks in sorted(per_recipe.items(), key=lambda item: (len(item[1]), item[0])):
-        chosen += tasks[:MAX_EXPLAINED_PER_RECIPE]
-    return chosen[:MAX_EXPLAINED]
 
 
 # --- the whole run ------------------------------------------------------------------------
@@ -958,7 +948,7 @@ def verify(options: VerifyOptions, progress: ProgressFn) -> VerifyResult:
             run_node(run, bitbake, layer, directory, options.sharing, progress,
                      f"[{number}/{len(runs)}] {run.node.node}")
     findings = merge_findings({run.node.node: run.findings for run in runs})
-    report, note = _sharing(runs) if options.sharing else (None, "skipped (--no-sharing)")
+    report, note = sharing_of(runs) if options.sharing else (None, "skipped (--no-sharing)")
     return VerifyResult(directory, layer, bitbake, bitbake_version(bitbake), settings, runs,
                         findings, report, note)
 
@@ -997,7 +987,7 @@ def _check_writable(workdir: Path) -> None:
         raise VerifyError(f"{workdir}: not writable by this user; pick another with --workdir")
 
 
-def _sharing(runs: list[NodeRun]) -> tuple[Optional[sharing.SharingReport], str]:
+def sharing_of(runs: list[NodeRun]) -> tuple[Optional[sharing.SharingReport], str]:
     """Return the sharing report over the nodes whose signatures were written, and a note
     on nodes left out."""
     good = [run for run in runs if run.signatures]

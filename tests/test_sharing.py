@@ -253,3 +253,27 @@ def test_recipe_evidence_summarises_per_recipe():
     assert found["image"].cause_texts() == ["dependencies only (2 tasks)"]
     assert found["image"].kinds == {"dependencies"} and not found["image"].variables
     assert found["aos-node-config-b"].kinds == {"new"}
+
+
+def test_sample_takes_each_recipes_earliest_tasks_in_turns():
+    added = [TaskKey("a/zlib/1", t) for t in ("do_install", "do_compile", "do_configure")]
+    added += [TaskKey("a/busybox/1", t) for t in ("do_package", "do_fetch")]
+    chosen = sharing.sample_tasks(added, per_recipe=2, total=3)
+    assert [k.label for k in chosen] == ["busybox:do_fetch", "zlib:do_configure",
+                                         "busybox:do_package"]
+
+
+def test_dependants_take_the_worst_category_of_their_changed_dependencies():
+    reference = NodeInfo("a", "m", "r", fragment=FRAGMENT)
+    node = NodeInfo("b", "m", "r", fragment=FRAGMENT)
+    found = {
+        "glibc": evidence({"variables"}, NAIVE_NODE_ID=3),                 # a leak
+        "aos-iamanager": evidence({"variables"}, AOS_NODE_HOSTNAME=1),     # identity
+        "busybox": sharing.Evidence(kinds={"dependencies"}, dependencies={"glibc"}),
+        "aos-sm": sharing.Evidence(kinds={"dependencies"}, dependencies={"aos-iamanager"}),
+        "curl": sharing.Evidence(kinds={"dependencies"}, dependencies={"busybox"}),
+        "htop": sharing.Evidence(kinds={"dependencies"}, dependencies={"unknown"}),
+    }
+    got = sharing.categories(found, node, reference, found)
+    assert got == {"glibc": "other", "aos-iamanager": "identity", "busybox": "other",
+                   "aos-sm": "identity", "curl": "other", "htop": "other"}
