@@ -1069,7 +1069,8 @@ class Progress:
         final = status == "done" or status.startswith("failed")
         clock = f"{int(elapsed) // 60}:{int(elapsed) % 60:02d}"
         if self.tty:
-            text = f"{head}  {clock}  {status[:60]}"
+            width = shutil.get_terminal_size((80, 24)).columns - 1
+            text = f"{head}  {clock}  {status}"[:width]     # one line, or \r cannot redo it
             self.stream.write("\r\x1b[K" + text + ("\n" if final else ""))
         elif final:
             self.stream.write(f"{head}: {status} ({elapsed:.0f} s)\n")

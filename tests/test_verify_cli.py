@@ -367,6 +367,18 @@ def test_progress_rewrites_one_line_on_a_terminal():
     assert text.endswith("1:06  done\n")
 
 
+def test_progress_line_fits_the_terminal(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(verify.shutil, "get_terminal_size",
+                        lambda fallback: os.terminal_size((40, 24)))
+    stream = Tty()
+    verify.Progress(stream)("[1/2] a", "bitbake -S none aos-multinode-image", 5, "x" * 100)
+    assert all(len(line) <= 39 for line in stream.getvalue().split("\r\x1b[K"))
+
+
 def test_progress_prints_plain_lines_when_piped():
     stream = io.StringIO()
     progress = verify.Progress(stream)
