@@ -381,13 +381,25 @@ def _variable_counts(evidence: Iterable[Evidence]) -> dict[str, int]:
 
 def differing_variables(reference: Mapping, node: Mapping) -> list[str]:
     """Return the variables whose values differ between two sigdata documents of one task
-    (or that only one of them depends on), sorted."""
+    (or that only one of them depends on), sorted. Only the task's dependencies (taskdeps)
+    count, as in BitBake's basehash: varvals also carries values outside the hash, e.g.
+    ${TOPDIR} in a [dirs] flag."""
     ref_vals = reference.get("varvals") or {}
     node_vals = node.get("varvals") or {}
     task = node.get("task")
-    names = set(ref_vals) | set(node_vals)
+    names = set(_items(reference.get("taskdeps"))) | set(_items(node.get("taskdeps")))
+    if not names:
+        names = set(ref_vals) | set(node_vals)
     return sorted(name for name in names
                   if name != task and ref_vals.get(name, None) != node_vals.get(name, None))
+
+
+def _items(value) -> list:
+    """Return the items of a list, or of a set as BitBake's SetEncoder writes it
+    ({"_set_object": [...]})."""
+    if isinstance(value, dict):
+        return list(value.get("_set_object") or [])
+    return list(value or [])
 
 
 def differing_dependencies(reference: Mapping, node: Mapping) -> list[str]:

@@ -233,6 +233,17 @@ def test_task_cause(node, expected):
     assert sharing.task_cause(SIG_REF, node)[1] == expected
 
 
+def test_only_variables_in_the_hash_count():
+    ref = sig(taskdeps=["NODE_ID"], varvals={"do_rootfs[dirs]": "${TOPDIR}", "TOPDIR": "/a"})
+    node = sig(taskdeps=["NODE_ID"], varvals={"do_rootfs[dirs]": "${TOPDIR}", "TOPDIR": "/b"})
+    assert sharing.differing_variables(ref, node) == []
+    node["varvals"]["NODE_ID"] = "b"
+    assert sharing.differing_variables(ref, node) == ["NODE_ID"]
+    # BitBake writes taskdeps as a set: {"_set_object": [...]}.
+    node["taskdeps"] = ref["taskdeps"] = {"_set_object": ["NODE_ID"]}
+    assert sharing.differing_variables(ref, node) == ["NODE_ID"]
+
+
 def test_task_cause_new_task():
     assert sharing.task_cause(None, SIG_REF)[0] == "new"
 
