@@ -84,6 +84,20 @@ def run_setup(out: Path, checkouts: Path, setup: str, workdir: Path, extra: str,
     return runs, findings, time.monotonic() - start
 
 
+def recorded_runs(out: Path, setup: str, workdir: Path,
+                  nodes: list[str]) -> list[verify.NodeRun]:
+    """Return the node runs an earlier run of this setup left (its signatures), for
+    --report-only."""
+    runs = []
+    for node in verify.read_nodes(out / "meta-aos-multinode"):
+        if nodes and node.node not in nodes:
+            continue
+        run = verify.NodeRun(node, workdir / f"{out.name}-{setup}" / node.node)
+        run.signatures = verify.collect_signatures(verify.stamps_dir(run.build_dir))
+        runs.append(run)
+    return runs
+
+
 def figures(runs: list[verify.NodeRun], findings: list) -> dict:
     """Return the comparable figures of one setup."""
     report, note = verify.sharing_of(runs)
@@ -153,6 +167,8 @@ def main() -> None:
                         "local.conf of example NAME")
     parser.add_argument("--node", action="append", default=[],
                         help="only these nodes, in the examples that have them (default: all)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run no BitBake: report from the signatures an earlier run left")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     extras = {name: path.read_text() for name, path in args.extra_conf}
@@ -162,13 +178,19 @@ def main() -> None:
         ids = [n.node for n in verify.read_nodes(out / "meta-aos-multinode")]
         nodes = [n for n in args.node if n in ids]
         for setup in args.setup or list(SETUPS):
-            runs, findings, seconds = run_setup(out, checkouts.resolve(), setup, args.workdir,
-                                                extras.get(example, ""), nodes)
+            if args.report_only:
+                runs, findings, seconds = recorded_runs(out, setup, args.workdir, nodes), [], 0
+            else:
+                runs, findings, seconds = run_setup(out, checkouts.resolve(), setup,
+                                                    args.workdir, extras.get(example, ""),
+                                                    nodes)
             data = figures(runs, findings)
             data["seconds"] = round(seconds)
             results.setdefault(example, {})[setup] = data
             print(f"{example} {setup}: {seconds:.0f} s\n{data['report']}", file=sys.stderr)
-            (args.workdir / "sharing-bench.json").write_text(json.dumps(results, indent=2))
+            if not args.report_only:
+                (args.workdir / "sharing-bench.json").write_text(json.dumps(results,
+                                                                            indent=2))
     print(markdown(results))
 
 
