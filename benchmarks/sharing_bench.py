@@ -28,7 +28,8 @@ files name (as kas checks them out):
         --example three-node-ecu=/work/yocto/scarthgap --workdir /tmp/sharing-bench \\
         [--extra-conf three-node-ecu=workaround.conf] [--node main --node rt0 ...]
 
-Results: a Markdown table on stdout, everything as JSON in WORKDIR/sharing-bench.json.
+Results: a Markdown table on stdout, everything as JSON in WORKDIR/sharing-bench.json
+(--report-only: WORKDIR/sharing-bench-report.json).
 Each (example, setup, node) parses all recipes once: a few minutes each on 2 CPUs.
 """
 
@@ -188,9 +189,8 @@ def main() -> None:
             data["seconds"] = round(seconds)
             results.setdefault(example, {})[setup] = data
             print(f"{example} {setup}: {seconds:.0f} s\n{data['report']}", file=sys.stderr)
-            if not args.report_only:
-                (args.workdir / "sharing-bench.json").write_text(json.dumps(results,
-                                                                            indent=2))
+            name = "sharing-bench-report.json" if args.report_only else "sharing-bench.json"
+            (args.workdir / name).write_text(json.dumps(results, indent=2))
     print(markdown(results))
 
 

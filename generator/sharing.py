@@ -30,9 +30,12 @@ IDENTITY_CATEGORIES = ("node-config", "image", "identity")
 # role's, not the node's.
 ROLE_VARIABLES = frozenset({"AOS_MULTINODE_NODE_ROLE", "AOS_MULTINODE_MAIN", "AOS_MAIN_NODE",
                             "AOS_NODE_TYPE", "PREFERRED_PROVIDER_virtual/kernel"})
-# Kinds of cause a role difference explains (a new recipe, a role variable, a changed
-# dependency); a changed file or foreign variable never is.
-ROLE_KINDS = frozenset({"new", "variables", "dependencies"})
+# Kinds of cause a role difference explains: a recipe the other role does not build, and
+# the code, files and values meta-aos's role overrides (aos-main-node, ...) choose.
+ROLE_KINDS = frozenset({"new", "code", "files"})
+# Differ only because verify gives every node a build directory of its own (openembedded-
+# core's image tasks have ${TOPDIR} in their [dirs]); builds of one directory share them.
+BUILD_DIRECTORY_VARIABLES = frozenset({"TOPDIR"})
 
 
 @dataclass(frozen=True, order=True)
@@ -65,6 +68,11 @@ class NodeInfo:
     kernel: str = ""
     index: int = 0
     fragment: frozenset = frozenset()
+    names: frozenset = frozenset()
+
+    def identity_names(self) -> frozenset:
+        """Return the words that name this node (id, hostname)."""
+        return self.names | {self.node}
 
 
 @dataclass
@@ -77,6 +85,9 @@ class Evidence:
     kinds: set = field(default_factory=set)
     variables: Counter = field(default_factory=Counter)
     dependencies: set = field(default_factory=set)
+    # Variables whose two values differ only in the node's name (id or hostname): they
+    # carry the node's identity.
+    carriers: set = field(default_factory=set)
 
     def cause_texts(self) -> list[str]:
         """Return the causes, most frequent first, as `cause (N tasks)`."""
@@ -246,10 +257,13 @@ def category(recipe: str, node: NodeInfo, reference: NodeInfo,
              evidence: Optional[Evidence] = None) -> str:
     """Return why a recipe's tasks are added for `node` over `reference`:
 
-    'node-config' its own config recipe; 'image'; 'identity' a recipe changed only by the
-    identity variables of the node's fragment; 'role' a role packagegroup, or, when the
-    node's role or kernel differs, what that explains (new recipes, role variables,
-    dependencies); 'other' anything else: a cost the design does not allow."""
+    'node-config' its own config recipe; 'image'; 'role' a role packagegroup;
+    'other' when a variable outside the node's fragment carries the node's name (a global
+    that leaks the identity, e.g. `export NODE_ID`); 'identity' a recipe that reads the
+    identity variables of the node's fragment (it is rebuilt for every node, as meta-aos's
+    per-node configuration is); 'role', when the node's role or kernel differs, what that
+    explains (new recipes, other code or files or values chosen by role overrides);
+    'other' anything else: a cost the design does not allow."""
     if recipe == f"aos-node-config-{node.node}":
         return "node-config"
     if recipe == IMAGE:
@@ -257,15 +271,19 @@ def category(recipe: str, node: NodeInfo, reference: NodeInfo,
     if recipe.startswith("packagegroup-aos-multinode-"):
         return "role"
     evidence = evidence or Evidence()
-    variables = set(evidence.variables)
-    foreign = variables - set(node.fragment)
-    if variables and not foreign and not variables & ROLE_VARIABLES \
-            and evidence.kinds <= {"variables", "dependencies"}:
-        return "identity"
+    fragment = set(node.fragment)
+    variables = set(evidence.variables) - BUILD_DIRECTORY_VARIABLES
+    if (evidence.carriers - BUILD_DIRECTORY_VARIABLES) - fragment:
+        return "other"
     role_differs = node.role != reference.role or node.kernel != reference.kernel
-    if role_differs and not foreign and evidence.kinds <= ROLE_KINDS:
-        return "role"
-    return "other"
+    explained = {"variables", "dependencies"} | (ROLE_KINDS if role_differs else set())
+    if not evidence.kinds <= explained:
+        return "other"
+    identity = fragment - ROLE_VARIABLES
+    if not role_differs:
+        # The same role: only the fragment's identity variables may differ.
+        return "identity" if variables and variables <= identity else "other"
+    return "identity" if variables & identity else "role"
 
 
 # How much a category costs the design, for a recipe that differs only through its
@@ -443,11 +461,14 @@ def _changed_files(reference: Mapping, node: Mapping) -> list[str]:
     return sorted(name for name in set(ref) | set(new) if ref.get(name) != new.get(name))
 
 
-def recipe_evidence(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]]
+def recipe_evidence(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]],
+                    names: tuple[Iterable[str], Iterable[str]] = ((), ())
                     ) -> dict[str, Evidence]:
     """Return, per recipe, the evidence of its tasks' sigdata pairs (reference document or
-    None for a new task, node document). Tasks that differ only through their dependencies
-    count as one cause per recipe, so that the root causes stand out."""
+    None for a new task, node document). `names` are the words naming the reference node
+    and the node, to find the variables that carry a node's identity. Tasks that differ
+    only through their dependencies count as one cause per recipe, so that the root causes
+    stand out."""
     out: dict[str, Evidence] = {}
     for key, (reference, node) in pairs.items():
         kind, text = task_cause(reference, node)
@@ -455,11 +476,33 @@ def recipe_evidence(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]]
         found.kinds.add(kind)
         found.causes["dependencies only" if kind == "dependencies" else text] += 1
         if reference is not None:
-            found.variables.update(differing_variables(reference, node))
+            changed = differing_variables(reference, node)
+            found.variables.update(changed)
+            found.carriers.update(name for name in changed
+                                  if carries_identity(reference, node, name, names))
         if kind == "dependencies":
             found.dependencies.update(dep.split(":")[0]
                                       for dep in differing_dependencies(reference, node))
     return out
+
+
+def carries_identity(reference: Mapping, node: Mapping, name: str,
+                     names: tuple[Iterable[str], Iterable[str]]) -> bool:
+    """Return True when variable `name` differs between the two documents only in the
+    words naming each node (e.g. NODE_ID "a" / "b", DISTRO_FEATURES "... node-a" / "...
+    node-b")."""
+    values = [(doc.get("varvals") or {}).get(name) for doc in (reference, node)]
+    if not all(isinstance(value, str) for value in values):
+        return False
+    masked = [_mask(value, words) for value, words in zip(values, names)]
+    return masked[0] == masked[1] and masked[0] != values[0]
+
+
+def _mask(value: str, words: Iterable[str]) -> str:
+    """Replace every whole word of `words` in `value` by a placeholder."""
+    for word in sorted(words, key=len, reverse=True):
+        value = re.sub(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", "\x00", value)
+    return value
 
 
 # --- text -----------------------------------------------------------------------------

@@ -90,7 +90,9 @@ def read_nodes(layer: Path) -> list[NodeInfo]:
                               role=values.get("AOS_MULTINODE_NODE_ROLE", ""),
                               kernel=values.get("PREFERRED_PROVIDER_virtual/kernel", ""),
                               index=int(index) if index.isdigit() else 0,
-                              fragment=frozenset(values)))
+                              fragment=frozenset(values),
+                              names=frozenset(v for v in (values.get("AOS_MULTINODE_HOSTNAME"),
+                                                          values.get("AOS_NODE_HOSTNAME")) if v)))
     return sorted(nodes, key=lambda n: (n.index, n.node))
 
 
@@ -767,7 +769,8 @@ def explain(reference: NodeRun, node: NodeRun) -> dict[str, sharing.Evidence]:
     node_docs = read_sigdata([sigdata_path(node_stamps, k, node.signatures[k]) for k in keys])
     pairs = {key: (ref_docs.get(key), doc) for key, doc in zip(keys, node_docs)
              if doc is not None}
-    return sharing.recipe_evidence(pairs)
+    return sharing.recipe_evidence(pairs, (reference.node.identity_names(),
+                                           node.node.identity_names()))
 
 
 # --- the whole run ------------------------------------------------------------------------

@@ -70,8 +70,9 @@ def test_signatures_take_the_sigdata_files_only():
                                          TaskKey("arch/zlib/1.0", "do_install"): HASH_B}
 
 
-def evidence(kinds, **variables):
-    return sharing.Evidence(kinds=set(kinds), variables=Counter(variables))
+def evidence(kinds, carriers=(), **variables):
+    return sharing.Evidence(kinds=set(kinds), variables=Counter(variables),
+                            carriers=set(carriers))
 
 
 FRAGMENT = frozenset({"AOS_MULTINODE_NODE_ID", "AOS_NODE_HOSTNAME", "AOS_MULTINODE_NODE_ROLE",
@@ -93,9 +94,22 @@ FRAGMENT = frozenset({"AOS_MULTINODE_NODE_ID", "AOS_NODE_HOSTNAME", "AOS_MULTINO
     ("linux-yocto-rt", "role", evidence({"new"}), "role"),
     ("kernel-module-x", "role", evidence({"dependencies"}), "role"),
     ("linux-yocto-rt", "same", evidence({"new"}), "other"),
-    # A variable outside the fragment is never explained by the role.
-    ("busybox", "role", evidence({"variables"}, DISTRO_FEATURES=5), "other"),
+    # A variable outside the fragment that carries the node's name leaks the identity.
+    ("busybox", "role", evidence({"variables"}, {"NAIVE_NODE_ID"}, NAIVE_NODE_ID=5), "other"),
+    ("busybox", "same", evidence({"variables"}, {"NAIVE_NODE_ID"}, NAIVE_NODE_ID=5), "other"),
+    # Other values, code or files: what role overrides choose; unexplained in one role.
+    ("aos-setupdisk", "role", evidence({"variables"}, AOS_DISK_CONFIG=1), "role"),
+    ("aos-setupdisk", "same", evidence({"variables"}, AOS_DISK_CONFIG=1), "other"),
+    ("aos-provfinish", "role", evidence({"files", "dependencies"}), "role"),
     ("busybox", "same", evidence({"files"}), "other"),
+    ("busybox", "same", evidence({"code"}), "other"),
+    # Reads the hostname: rebuilt for every node, whatever else differs.
+    ("base-files", "role", evidence({"code", "variables"}, AOS_NODE_HOSTNAME=1), "identity"),
+    ("base-files", "same", evidence({"code", "variables"}, AOS_NODE_HOSTNAME=1), "other"),
+    # The build directory (verify's, one per node) does not count.
+    ("aos-iamanager", "same", evidence({"variables"}, {"TOPDIR"}, TOPDIR=1,
+                                       AOS_NODE_HOSTNAME=1), "identity"),
+    ("busybox", "same", evidence({"tainted"}), "other"),
     ("htop", "role", None, "role"),
 ])
 def test_category(recipe, node, found, expected):
@@ -185,7 +199,8 @@ def test_report_splits_identity_and_role():
 
 
 def test_report_goal_missed_names_the_other_recipes():
-    report = rt_case({"recipe1": evidence({"variables"}, DISTRO_FEATURES=1)})
+    report = rt_case({"recipe1": evidence({"variables"}, {"DISTRO_FEATURES"},
+                                          DISTRO_FEATURES=1)})
     (extra,) = report.groups[0].extras
     assert ("recipe1", 1, "other") in [(r.recipe, r.tasks, r.category) for r in extra.recipes]
     assert not extra.goal_met and not report.goal_met
@@ -266,6 +281,21 @@ def test_recipe_evidence_summarises_per_recipe():
     assert found["aos-node-config-b"].kinds == {"new"}
 
 
+@pytest.mark.parametrize("ref,new,expected", [
+    ("a", "b", True),
+    ("systemd node-main", "systemd node-rt0", True),
+    ("gw7-a", "gw7-b", True),                   # the hostnames
+    ("acl a", "acl b", True),
+    ("acl x", "bcl x", False),                  # not a whole word
+    ("main-disk.cfg", "secondary-disk.cfg", False),
+    ("same", "same", False),
+])
+def test_carries_identity(ref, new, expected):
+    names = ({"a", "main", "gw7-a"}, {"b", "rt0", "gw7-b"})
+    docs = [{"varvals": {"X": value}} for value in (ref, new)]
+    assert sharing.carries_identity(docs[0], docs[1], "X", names) == expected
+
+
 def test_sample_takes_each_recipes_earliest_tasks_in_turns():
     added = [TaskKey("a/zlib/1", t) for t in ("do_install", "do_compile", "do_configure")]
     added += [TaskKey("a/busybox/1", t) for t in ("do_package", "do_fetch")]
@@ -278,7 +308,7 @@ def test_dependants_take_the_worst_category_of_their_changed_dependencies():
     reference = NodeInfo("a", "m", "r", fragment=FRAGMENT)
     node = NodeInfo("b", "m", "r", fragment=FRAGMENT)
     found = {
-        "glibc": evidence({"variables"}, NAIVE_NODE_ID=3),                 # a leak
+        "glibc": evidence({"variables"}, {"NAIVE_NODE_ID"}, NAIVE_NODE_ID=3),   # a leak
         "aos-iamanager": evidence({"variables"}, AOS_NODE_HOSTNAME=1),     # identity
         "busybox": sharing.Evidence(kinds={"dependencies"}, dependencies={"glibc"}),
         "aos-sm": sharing.Evidence(kinds={"dependencies"}, dependencies={"aos-iamanager"}),
