@@ -7,7 +7,10 @@ aos.enabled meta-virtualization, meta-selinux and meta-aos) or `bitbake`,
 whose release matches runs; the test is skipped, saying why, without the checkout or as
 root (BitBake refuses root). Each node parses every recipe once: minutes.
 AOS_MULTINODE_MACHINE_CONF may name a file of environment workarounds (verify
---machine-conf), e.g. a BBMASK your checkout needs.
+--machine-conf), e.g. a BBMASK your checkout needs. On poky scarthgap the three-node ECU's
+rt0 fails as it should (linux-yocto-rt does not support genericx86-64; verify points at
+conf/nodes/rt0.conf) unless that file says COMPATIBLE_MACHINE:pn-linux-yocto-rt =
+"genericx86-64".
 """
 
 from __future__ import annotations
@@ -76,16 +79,12 @@ def test_verify_on_real_checkout(example):
     assert code == 0, stderr
     for node in data["nodes"]:
         assert node["task_graph_tasks"] > 1000 and node["signatures"] > 1000, node
-    # Every extra node of a MACHINE adds its own config recipe and image, and what its role
-    # (packagegroup, packages, kernel) brings; nothing because of its identity elsewhere.
+    # Every extra node of a MACHINE adds its identity's tasks (config recipe, image, what
+    # reads its hostname) under 1 %, plus what its role brings, and nothing else.
     for machine in data["sharing"]["machines"]:
         for extra in machine["extra_nodes"]:
             recipes = {r["recipe"]: r for r in extra["recipes"]}
             assert f"aos-node-config-{extra['node']}" in recipes
-            if not extra["differences"]:
-                assert extra["goal_met"], extra
-            for recipe in recipes.values():
-                if recipe["category"] == "other":
-                    assert extra["differences"], recipe
-                    assert not any("AOS_MULTINODE_" in cause for cause in recipe["causes"]), \
-                        recipe
+            assert extra["other_tasks"] == 0, extra
+            assert extra["identity_percent"] < 1.0, extra
+            assert extra["goal_met"], extra
