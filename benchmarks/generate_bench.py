@@ -67,13 +67,18 @@ def unit_config(nodes: int, ipv6: bool = False) -> dict:
 def run_generate(config: Path, out: Path) -> dict:
     """Run generate in a fresh process; return its wall time, peak RSS and summary line."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "aos_multinode", "generate", str(config),
-                                "-o", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=env, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    stdout, stderr = process.stdout.read(), process.stderr.read()
+    # Output to files, not pipes: generate prints a line per file, and a full pipe nobody
+    # reads would stall it (wait4 has to wait for the child itself to get its rusage).
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "aos_multinode", "generate",
+                                    str(config), "-o", str(out)], stdout=out_file,
+                                   stderr=err_file, env=env, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        out_file.seek(0)
+        err_file.seek(0)
+        stdout, stderr = out_file.read(), err_file.read()
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"generate failed ({process.returncode}):\n{stderr}")
@@ -153,16 +158,17 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3, help="cold runs per size")
     parser.add_argument("--ipv6", action="store_true", help="an IPv6 /64 instead of IPv4 /16")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print JSON, not Markdown")
+    parser.add_argument("--json-out", type=Path, help="also write the JSON to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aos-multinode-bench-") as tmp:
         workdir = Path(tmp)
         startup = baseline(workdir)
         results = [bench(n, args.repeat, args.ipv6, workdir) for n in args.nodes]
-    if args.json:
-        print(json.dumps({"startup_seconds": startup, "results": results}, indent=2))
-    else:
-        print(markdown(results, startup))
+    data = json.dumps({"startup_seconds": startup, "results": results}, indent=2)
+    if args.json_out:
+        args.json_out.write_text(data + "\n")
+    print(data if args.json else markdown(results, startup))
 
 
 if __name__ == "__main__":
