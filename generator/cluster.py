@@ -1,7 +1,10 @@
 """The cluster configuration every node's agent reads (/etc/aos-multinode/cluster.json).
 
-Its format is a contract between the generator and the on-device agent `aos-cluster`:
-  format            1
+One file for the whole device, the same on every node (so its size grows with the nodes once,
+not once per node); the agent finds itself in `nodes` by its node ID, which it reads from the
+node's own /etc/aos-multinode/node.conf (NODE_ID). The format is a contract between the
+generator and the on-device agent `aos-cluster`:
+  format            2
   device_id, cluster_id, release      identity every hello must match (release: flagged)
   discovery         "static" (peers' addresses given) | "mdns" (resolve <hostname>.local)
   interface         {name, device, subnet}: the cluster interface
@@ -10,8 +13,7 @@ Its format is a contract between the generator and the on-device agent `aos-clus
   down_after_s      a peer silent this long is reported down (a number > hello_interval_s)
   max_clock_offset_ms  a peer whose clock differs more is flagged
   state_file        where the agent writes its state (JSON) for `aos-cluster status`
-  self              this node: {id, index, hostname, role, main, address}
-  peers             every other node, same fields, ordered by index
+  nodes             every node: {id, index, hostname, role, main, address}, ordered by index
   time_sync         {protocol, server}: server is a node id
 """
 
@@ -25,6 +27,7 @@ DOWN_AFTER_S = 6
 MAX_CLOCK_OFFSET_MS = 250
 STATE_FILE = "/run/aos-cluster/state.json"
 CONFIG_FILE = "/etc/aos-multinode/cluster.json"
+CONFIG_FORMAT = 2
 
 
 def node_entry(node: Node) -> dict:
@@ -33,11 +36,11 @@ def node_entry(node: Node) -> dict:
             "address": str(node.address) if node.address is not None else None}
 
 
-def cluster_config(config: UnitConfig, node: Node, release: str) -> dict:
-    """Return the cluster configuration of `node` as JSON-ready data."""
+def cluster_config(config: UnitConfig, release: str) -> dict:
+    """Return the device's cluster configuration as JSON-ready data."""
     interface = config.cluster_interface
     return {
-        "format": 1,
+        "format": CONFIG_FORMAT,
         "device_id": config.device_id,
         "cluster_id": config.cluster_id,
         "release": release,
@@ -49,7 +52,6 @@ def cluster_config(config: UnitConfig, node: Node, release: str) -> dict:
         "down_after_s": DOWN_AFTER_S,
         "max_clock_offset_ms": MAX_CLOCK_OFFSET_MS,
         "state_file": STATE_FILE,
-        "self": node_entry(node),
-        "peers": [node_entry(peer) for peer in config.nodes if peer.id != node.id],
+        "nodes": [node_entry(node) for node in config.nodes],
         "time_sync": {"protocol": config.time_protocol, "server": config.time_server},
     }

@@ -20,7 +20,8 @@ COLLECTION = "aos-multinode"
 IMAGE = "aos-multinode-image"
 LICENSE = "layer/COPYING.MIT"
 # Recipes with local files carry the license text beside them (LIC_FILES_CHKSUM).
-RECIPE_DIRS = ("recipes-core/aos-node-config", "recipes-support/aos-cluster-agent",
+RECIPE_DIRS = ("recipes-core/aos-node-config", "recipes-core/aos-multinode-device",
+               "recipes-support/aos-cluster-agent",
                "recipes-support/aos-multinode-timesync", "recipes-support/aos-multinode-rebalance")
 
 
@@ -103,22 +104,20 @@ def node_type(config: UnitConfig, node: Node) -> str:
     return f"{config.aos.unit_model}-{config.aos.unit_version}-{node.role.name}"
 
 
-def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[str, str, str]]:
-    """Return (section, variable, value) for the node's local.conf fragment, in order."""
+DEVICE_CONF = "conf/aos-multinode-device.conf"
+DEVICE_RECIPE = "aos-multinode-device"
+
+
+def device_variables(config: UnitConfig, release: str) -> list[tuple[str, str, str]]:
+    """Return (section, variable, value) for the device-wide part of every node's fragment
+    (conf/aos-multinode-device.conf, which each conf/nodes/<id>.conf requires), in order:
+    the values all nodes share, written once however many nodes there are."""
     main = config.main_node
     out = [
         ("identity", "AOS_MULTINODE_DEVICE_ID", config.device_id),
         ("identity", "AOS_MULTINODE_CLUSTER_ID", config.cluster_id),
-        ("identity", "AOS_MULTINODE_NODE_ID", node.id),
-        ("identity", "AOS_MULTINODE_NODE_INDEX", str(node.index)),
-        ("identity", "AOS_MULTINODE_NODE_ROLE", node.role.name),
-        ("identity", "AOS_MULTINODE_MAIN", "1" if node.is_main else "0"),
-        ("identity", "AOS_MULTINODE_HOSTNAME", node.hostname),
         ("identity", "AOS_MULTINODE_RELEASE", release),
-        ("identity", "AOS_MULTINODE_STORAGE", node.storage),
     ]
-    if node.role.kernel:
-        out.append(("kernel", "PREFERRED_PROVIDER_virtual/kernel", node.role.kernel))
     if config.aos.enabled:
         cluster = config.cluster_interface
         out += [
@@ -126,19 +125,38 @@ def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[s
             ("aos", "AOS_UNIT_VERSION", config.aos.unit_version),
             # aos-core's DISTRO_VERSION and /etc/aos/version: the one release of every node.
             ("aos", "AOS_ROOTFS_IMAGE_VERSION", aos_version(release)),
-            ("aos", "AOS_MAIN_NODE", "1" if node.is_main else "0"),
-            ("aos", "AOS_NODE_TYPE", node_type(config, node)),
-            ("aos", "AOS_NODE_HOSTNAME", node.hostname),
             ("aos", "AOS_MAIN_NODE_HOSTNAME", main.hostname),
             ("aos", "AOS_USE_DHCP", "1" if cluster.addressing == "dhcp" else "0"),
         ]
-        if node.address is not None:
-            out.append(("aos", "AOS_NODE_IP", str(node.address)))
         if cluster.gateway is not None:
             out.append(("aos", "AOS_NODE_GW_IP", str(cluster.gateway)))
         if main.address is not None:
             out.append(("aos", "AOS_DNS_IP", str(main.address)))
         out.append(("aos", "AOS_HOSTS", hosts_variable(config)))
+    return out
+
+
+def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[str, str, str]]:
+    """Return (section, variable, value) for the node's own local.conf fragment, in order:
+    what differs between nodes (the rest is in device_variables)."""
+    out = [
+        ("identity", "AOS_MULTINODE_NODE_ID", node.id),
+        ("identity", "AOS_MULTINODE_NODE_INDEX", str(node.index)),
+        ("identity", "AOS_MULTINODE_NODE_ROLE", node.role.name),
+        ("identity", "AOS_MULTINODE_MAIN", "1" if node.is_main else "0"),
+        ("identity", "AOS_MULTINODE_HOSTNAME", node.hostname),
+        ("identity", "AOS_MULTINODE_STORAGE", node.storage),
+    ]
+    if node.role.kernel:
+        out.append(("kernel", "PREFERRED_PROVIDER_virtual/kernel", node.role.kernel))
+    if config.aos.enabled:
+        out += [
+            ("aos", "AOS_MAIN_NODE", "1" if node.is_main else "0"),
+            ("aos", "AOS_NODE_TYPE", node_type(config, node)),
+            ("aos", "AOS_NODE_HOSTNAME", node.hostname),
+        ]
+        if node.address is not None:
+            out.append(("aos", "AOS_NODE_IP", str(node.address)))
     return out
 
 
@@ -208,8 +226,8 @@ def rebalance_policy(config: UnitConfig) -> dict:
 def role_packages(config: UnitConfig, role: Role) -> list[str]:
     """Return what a role's packagegroup pulls in, sorted: our runtime parts and the role's
     own packages."""
-    packages = {"aos-cluster-agent", "aos-multinode-timesync", "aos-multinode-rebalance",
-                *role.packages}
+    packages = {"aos-cluster-agent", DEVICE_RECIPE, "aos-multinode-timesync",
+                "aos-multinode-rebalance", *role.packages}
     if role.main and config.aos.enabled:
         packages.add("aos-multinode-rebalance-aos-unit-config")
     return sorted(packages)
@@ -223,9 +241,11 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     """Return every file of the meta-aos-multinode layer, sorted by path."""
     yocto = YOCTO[config.yocto_release]
     license_text = resources.files("aos_multinode.templates").joinpath(LICENSE).read_bytes()
-    base = {"license_md5": hashlib.md5(license_text).hexdigest(),"config": config, "release": release, "yocto": yocto, "version": __version__,
+    base = {"license_md5": hashlib.md5(license_text).hexdigest(), "config": config,
+            "release": release, "yocto": yocto, "version": __version__,
             "collection": COLLECTION, "layer_dir": LAYER_DIR, "image": IMAGE,
-            "depends": layer_depends(config), "cluster_config_file": CONFIG_FILE}
+            "depends": layer_depends(config), "cluster_config_file": CONFIG_FILE,
+            "device_conf": DEVICE_CONF, "device_recipe": DEVICE_RECIPE}
     files = []
 
     def add(relpath: str, template: str, mode: int = 0o644, **extra) -> None:
@@ -236,6 +256,7 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
         files.append(PlannedFile(f"{LAYER_DIR}/{relpath}", text=text))
 
     add("conf/layer.conf", "layer/conf/layer.conf.j2")
+    add(DEVICE_CONF, "layer/conf/device.conf.j2", variables=device_variables(config, release))
     add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release))
     add("SECURITY.md", "layer/SECURITY.md.j2")
     add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA)
@@ -271,6 +292,10 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     add(f"{rebalance}/aos-multinode-rebalance_1.0.bb", f"layer/{rebalance}/rebalance.bb.j2")
     data(f"{rebalance}/files/rebalance.json", _json(rebalance_policy(config)))
     data(f"{rebalance}/files/aos-unit-config.json", _json(aos_unit_config(config, release)))
+    device = f"recipes-core/{DEVICE_RECIPE}"
+    add(f"{device}/{DEVICE_RECIPE}_1.0.bb", f"layer/{device}/device.bb.j2")
+    data(f"{device}/files/cluster.json", _json(cluster_config(config, release)))
+    add(f"{device}/files/hosts", f"layer/{device}/files/hosts.j2", hosts=hosts_lines(config))
     node_config = "recipes-core/aos-node-config"
     add(f"{node_config}/aos-node-config.inc", f"layer/{node_config}/aos-node-config.inc.j2")
     for node in config.nodes:
@@ -294,10 +319,6 @@ def _plan_node(config: UnitConfig, node: Node, release: str, base: dict,
                     "layer/recipes-core/aos-node-config/aos-node-config-node.bb.j2", ctx),
         PlannedFile(f"{files_dir}/node.conf", "layer/recipes-core/aos-node-config/files/"
                     "node.conf.j2", ctx),
-        PlannedFile(f"{files_dir}/cluster.json", text=_json(cluster_config(config, node,
-                                                                            release))),
-        PlannedFile(f"{files_dir}/hosts", "layer/recipes-core/aos-node-config/files/hosts.j2",
-                    {**ctx, "hosts": hosts_lines(config)}),
     ]
     for network in networks:
         files.append(PlannedFile(f"{files_dir}/{network['file']}",

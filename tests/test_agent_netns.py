@@ -139,15 +139,22 @@ class Lab:
         (folder / "hosts").write_text(text)
 
     def start(self, slot: int, config: dict) -> subprocess.Popen:
-        """Start an agent in `slot` from `config`; return its process."""
+        """Start an agent in `slot` from `config` (a node's view: "self" and "peers"); return
+        its process. The agent gets what a node gets: the device's cluster.json (every node)
+        and a node.conf naming the node, as the service starts it."""
+        device = {key: value for key, value in config.items() if key not in ("self", "peers")}
+        device["nodes"] = [config["self"], *config["peers"]]
         path = self.workdir / f"cluster-{slot}.json"
-        path.write_text(json.dumps(config, indent=1))
+        path.write_text(json.dumps(device, indent=1))
+        identity = self.workdir / f"node-{slot}.conf"
+        identity.write_text(f'NODE_ID="{config["self"]["id"]}"\n')
         self.state_path(slot).unlink(missing_ok=True)
         log = open(self.workdir / f"agent-{slot}.log", "ab")
         # `ip netns exec` execs the command itself, so the process is the agent.
         proc = subprocess.Popen(
             [IP, "netns", "exec", self.ns(slot), sys.executable, str(AGENT), "agent",
-             "--config", str(path), "--state", str(self.state_path(slot))],
+             "--config", str(path), "--identity", str(identity),
+             "--state", str(self.state_path(slot))],
             stdout=log, stderr=log)
         log.close()
         self.agents[slot] = proc
@@ -200,17 +207,16 @@ class Lab:
 
 
 def render(workdir: Path, count: int, discovery: str = "static") -> dict[str, dict]:
-    """Write a Unit Config and return each node's cluster configuration (by node id),
-    with the short test timings."""
+    """Write a Unit Config and return each node's view of the device's cluster configuration
+    (by node id: "self" and "peers", as the agent sees it), with the short test timings."""
     path = workdir / f"unit-{count}-{discovery}.yaml"
     path.write_text(unit_config_yaml(count, discovery))
     config = load_unit_config(path).config
-    rendered = {}
-    for node in config.nodes:
-        data = cluster_config(config, node, RELEASE)
-        data.update(hello_interval_s=HELLO_INTERVAL_S, down_after_s=DOWN_AFTER_S)
-        rendered[node.id] = data
-    return rendered
+    device = cluster_config(config, RELEASE)
+    device.update(hello_interval_s=HELLO_INTERVAL_S, down_after_s=DOWN_AFTER_S)
+    return {node.id: {**device, "self": entry,
+                      "peers": [peer for peer in device["nodes"] if peer is not entry]}
+            for node, entry in zip(config.nodes, device["nodes"])}
 
 
 def agent_log(lab: Lab, slot: int) -> str:

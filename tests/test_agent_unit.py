@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -54,12 +55,18 @@ UNIT_CONFIG = textwrap.dedent(f"""\
 
 
 @pytest.fixture(scope="module")
-def configs(tmp_path_factory):
-    """Each node's cluster configuration, rendered by the generator from one Unit Config."""
+def device(tmp_path_factory):
+    """The device's cluster configuration (cluster.json), rendered by the generator from one
+    Unit Config."""
     path = tmp_path_factory.mktemp("unit") / "unit.yaml"
     path.write_text(UNIT_CONFIG)
-    config = load_unit_config(path).config
-    return {node.id: cluster_config(config, node, "1.0") for node in config.nodes}
+    return cluster_config(load_unit_config(path).config, "1.0")
+
+
+@pytest.fixture(scope="module")
+def configs(device):
+    """Each node's view of the cluster configuration, as the agent loads it."""
+    return {node["id"]: ac.node_view(device, node["id"]) for node in device["nodes"]}
 
 
 def make_agent(configs, node="main", **changes):
@@ -299,7 +306,7 @@ def exchange(offset, delay, hold, rounds=3):
 
 
 def _configs_for_clock():
-    base = {"format": 1, "device_id": "dev", "cluster_id": "clu", "release": "1",
+    base = {"format": 2, "device_id": "dev", "cluster_id": "clu", "release": "1",
             "discovery": "static", "interface": {"subnet": "198.18.0.0/24"}, "port": 1,
             "hello_interval_s": 1, "down_after_s": 3, "max_clock_offset_ms": 250,
             "state_file": "/dev/null"}
@@ -335,25 +342,81 @@ def test_clock_offset_falls_back_to_one_way_without_echo(configs):
 
 # --- configuration, state file and status ---------------------------------------------------
 
-def test_generator_config_loads(configs, tmp_path):
+def test_generator_config_loads(device, tmp_path):
+    """One file for the device; each node finds itself in it and sees the others as peers."""
     path = tmp_path / "cluster.json"
-    path.write_text(json.dumps(configs["main"]))
-    assert ac.load_config(str(path))["self"]["id"] == "main"
+    path.write_text(json.dumps(device))
+    for node_id, peers in (("main", ["w1", "w2"]), ("w1", ["main", "w2"]),
+                           ("w2", ["main", "w1"])):
+        cfg = ac.load_config(str(path), node_id)
+        assert cfg["self"]["id"] == node_id
+        assert [peer["id"] for peer in cfg["peers"]] == peers
+        assert cfg["device_id"] == "dev" and cfg["cluster_id"] == "clu"
 
 
-@pytest.mark.parametrize("changes", [{"format": 2}, {"port": "x"}, {"peers": {}},
+@pytest.mark.parametrize("changes", [{"format": 1}, {"port": "x"}, {"nodes": {}},
+                                     {"nodes": [{"role": "main"}]},
                                      {"hello_interval_s": 10}, {"discovery": "dns"},
-                                     {"self": {"role": "main"}}, {"down_after_s": True}])
-def test_bad_config_is_rejected(configs, tmp_path, changes):
+                                     {"interface": None}, {"down_after_s": True}])
+def test_bad_config_is_rejected(device, tmp_path, changes):
     path = tmp_path / "cluster.json"
-    path.write_text(json.dumps({**configs["main"], **changes}))
+    path.write_text(json.dumps({**device, **changes}))
     with pytest.raises(ac.ConfigError):
-        ac.load_config(str(path))
+        ac.load_config(str(path), "main")
+
+
+@pytest.mark.parametrize("node_id", ["w9", "", "MAIN"])
+def test_node_not_in_the_device_is_rejected(device, tmp_path, node_id):
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(device))
+    with pytest.raises(ac.ConfigError, match="is not one node of the device"):
+        ac.load_config(str(path), node_id)
+
+
+def test_node_listed_twice_is_rejected(device):
+    twice = {**device, "nodes": device["nodes"] + [device["nodes"][1]]}
+    with pytest.raises(ac.ConfigError, match="'w1' is not one node"):
+        ac.node_view(twice, "w1")
+
+
+def test_node_id_comes_from_the_generated_node_conf(tmp_path):
+    """The agent reads NODE_ID from the node.conf the generator writes for each node."""
+    unit = tmp_path / "unit.yaml"
+    unit.write_text(UNIT_CONFIG)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "aos_multinode", "-q", "generate",
+                             str(unit), "-o", str(out), "--no-ci"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    layer = out / "meta-aos-multinode" / "recipes-core"
+    for node_id in ("main", "w1", "w2"):
+        path = layer / "aos-node-config" / "files" / node_id / "node.conf"
+        assert ac.read_node_id(str(path)) == node_id
+    cluster = layer / "aos-multinode-device" / "files" / "cluster.json"
+    assert ac.load_config(str(cluster), ac.read_node_id(
+        str(layer / "aos-node-config" / "files" / "w2" / "node.conf")))["self"]["id"] == "w2"
+
+
+@pytest.mark.parametrize("text", ["", "NODE_ID=\n", 'NODE_ROLE="x"\n', 'NODE_ID="$(reboot)"\n',
+                                  'NODE_ID="a b\\"\n'])
+def test_identity_without_a_usable_node_id_is_rejected(tmp_path, text):
+    path = tmp_path / "node.conf"
+    path.write_text(text)
+    with pytest.raises(ac.ConfigError, match="NODE_ID"):
+        ac.read_node_id(str(path))
 
 
 def test_agent_with_bad_config_exits_2(tmp_path):
     (tmp_path / "c.json").write_text("{")
-    assert ac.main(["agent", "--config", str(tmp_path / "c.json")]) == 2
+    assert ac.main(["agent", "--config", str(tmp_path / "c.json"), "--node", "main"]) == 2
+
+
+def test_agent_without_identity_exits_2(device, tmp_path, capsys):
+    (tmp_path / "c.json").write_text(json.dumps(device))
+    code = ac.main(["agent", "--config", str(tmp_path / "c.json"),
+                    "--identity", str(tmp_path / "missing.conf")])
+    assert code == 2
+    assert "missing.conf" in capsys.readouterr().err
 
 
 def write_state(agent, path, now):

@@ -69,7 +69,10 @@ def test_dry_run_writes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     words = statuses(result.stdout)
     assert words[f"{LAYER}/conf/nodes/rt0.conf"] == "delete"
-    assert words[f"{LAYER}/conf/nodes/main.conf"] == "update"
+    # What all nodes share changed (release, peers); main's own fragment did not.
+    assert words[f"{LAYER}/conf/aos-multinode-device.conf"] == "update"
+    assert words[f"{LAYER}/conf/nodes/main.conf"] == "identical"
+    assert words[f"{LAYER}/recipes-core/aos-multinode-device/files/cluster.json"] == "update"
     assert words[f"{LAYER}/COPYING.MIT"] == "identical"
     (out / "kas" / "main.yml").unlink()
     words = statuses(run_cli("generate", str(changed), "-o", str(out), "--dry-run").stdout)

@@ -15,6 +15,7 @@ inherit packagegroup
 PACKAGEGROUP_DISABLE_COMPLEMENTARY = "1"
 
 RDEPENDS:${PN} = "aos-cluster-agent \
+                  aos-multinode-device \
                   aos-multinode-rebalance \
                   aos-multinode-rebalance-aos-unit-config \
                   aos-multinode-timesync"

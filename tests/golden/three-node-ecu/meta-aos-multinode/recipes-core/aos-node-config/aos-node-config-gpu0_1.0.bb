@@ -2,8 +2,8 @@
 SUMMARY = "Configuration of node gpu0 of device acme-ecu-0042"
 DESCRIPTION = "Identity (device acme-ecu-0042, cluster acme-ecu, node \
 gpu0, index 1, role gpu, release 2026.11.0), \
-cluster agent configuration, systemd-networkd files and time-sync configuration of node \
-gpu0 (gpu0)."
+systemd-networkd files and time-sync configuration of node gpu0 \
+(gpu0). The device-wide part is aos-multinode-device."
 HOMEPAGE = "https://github.com/aosedge"
 SECTION = "base"
 LICENSE = "MIT"

@@ -2,8 +2,8 @@
 SUMMARY = "Configuration of node main of device acme-ecu-0042"
 DESCRIPTION = "Identity (device acme-ecu-0042, cluster acme-ecu, node \
 main, index 0, role main, release 2026.11.0), \
-cluster agent configuration, systemd-networkd files and time-sync configuration of node \
-main (main)."
+systemd-networkd files and time-sync configuration of node main \
+(main). The device-wide part is aos-multinode-device."
 HOMEPAGE = "https://github.com/aosedge"
 SECTION = "base"
 LICENSE = "MIT"

@@ -15,5 +15,6 @@ inherit packagegroup
 PACKAGEGROUP_DISABLE_COMPLEMENTARY = "1"
 
 RDEPENDS:${PN} = "aos-cluster-agent \
+                  aos-multinode-device \
                   aos-multinode-rebalance \
                   aos-multinode-timesync"

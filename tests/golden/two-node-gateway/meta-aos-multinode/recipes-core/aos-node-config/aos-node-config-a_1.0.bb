@@ -2,8 +2,8 @@
 SUMMARY = "Configuration of node a of device gw-7"
 DESCRIPTION = "Identity (device gw-7, cluster gw-7, node \
 a, index 0, role controller, release 1.4.2), \
-cluster agent configuration, systemd-networkd files and time-sync configuration of node \
-a (gw7-a)."
+systemd-networkd files and time-sync configuration of node a \
+(gw7-a). The device-wide part is aos-multinode-device."
 HOMEPAGE = "https://github.com/aosedge"
 SECTION = "base"
 LICENSE = "MIT"

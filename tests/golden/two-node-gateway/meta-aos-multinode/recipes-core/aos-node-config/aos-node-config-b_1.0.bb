@@ -2,8 +2,8 @@
 SUMMARY = "Configuration of node b of device gw-7"
 DESCRIPTION = "Identity (device gw-7, cluster gw-7, node \
 b, index 1, role worker, release 1.4.2), \
-cluster agent configuration, systemd-networkd files and time-sync configuration of node \
-b (gw7-b)."
+systemd-networkd files and time-sync configuration of node b \
+(gw7-b). The device-wide part is aos-multinode-device."
 HOMEPAGE = "https://github.com/aosedge"
 SECTION = "base"
 LICENSE = "MIT"

@@ -29,4 +29,5 @@ do_install() {
 
 SYSTEMD_SERVICE:${PN} = "aos-cluster-agent.service"
 
-RDEPENDS:${PN} = "python3-core python3-io python3-json"
+# aos-multinode-device: the device's cluster configuration, the same on every node.
+RDEPENDS:${PN} = "aos-multinode-device python3-core python3-io python3-json"
