@@ -6,7 +6,7 @@ time until every survivor reports a killed node down, and each agent's CPU and m
 steady state. It reuses the namespace lab of tests/test_agent_netns.py, so the same
 Unit Config -> generator -> agent path is measured. Results print as a Markdown table.
 
-    sudo /work/venv/bin/python benchmarks/agent_bench.py [--nodes 3 8] [--timing default fast]
+    sudo .venv/bin/python benchmarks/agent_bench.py [--nodes 3 8] [--timing default fast]
 """
 
 from __future__ import annotations

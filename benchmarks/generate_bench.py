@@ -9,7 +9,7 @@ on), and `python -m aos_multinode generate` runs in a fresh process so that peak
 "0 create, 0 update, 0 delete" and leave every inode and mtime as it was (checked, not
 trusted). Results print as a Markdown table; --json prints them for machines.
 
-    /work/venv/bin/python benchmarks/generate_bench.py [--nodes 1 10 100 1000] [--ipv6]
+    .venv/bin/python benchmarks/generate_bench.py [--nodes 1 10 100 1000] [--ipv6]
 """
 
 from __future__ import annotations
