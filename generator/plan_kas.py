@@ -153,7 +153,7 @@ def plan_ci(config: UnitConfig, release: str, out_dir: Path,
     root = git_root(out_dir) or out_dir.resolve()
     ctx = {"config": config, "release": release, "image": IMAGE,
            "kas_container_tag": KAS_CONTAINER_TAG,
-           "pip_requirement": f"aos-multinode=={__version__}",
+           "pip_requirement": f"aos-multinode=={__version__}", "version": __version__,
            "check_command": check_command(config, release, root, out_dir, pins_file),
            "output_path": _relative(out_dir.resolve(), root),
            "kas_path": _relative((out_dir / KAS_DIR).resolve(), root),

@@ -220,6 +220,22 @@ def test_the_check_job_runs_generate_check_and_passes_on_fresh_output(outputs, e
     assert gitlab(out)["aos-multinode-generated-output"]["variables"]["GIT_DEPTH"] == "0"
 
 
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_check_job_installs_the_generating_version_unless_told_otherwise(outputs, example):
+    """Default: the version that generated the files; a CI variable, AOS_MULTINODE_PIP,
+    points it elsewhere (git URL, wheel) before the package is published."""
+    from aos_multinode import __version__
+    out = outputs[example.stem]
+    steps = workflow(out)["jobs"]["generated-output"]["steps"]
+    install = next(step for step in steps if step.get("name") == "Install aos-multinode")
+    assert install["run"] == 'pip install "$AOS_MULTINODE_PIP"'
+    assert install["env"]["AOS_MULTINODE_PIP"] == \
+        "${{ vars.AOS_MULTINODE_PIP || 'aos-multinode==%s' }}" % __version__
+    job = gitlab(out)["aos-multinode-generated-output"]
+    assert job["variables"]["AOS_MULTINODE_PIP"] == f"aos-multinode=={__version__}"
+    assert job["script"][0] == 'pip install "$AOS_MULTINODE_PIP"'
+
+
 def test_the_check_job_fails_on_stale_output(tmp_path):
     out = generate_in_git(TWO_NODE, tmp_path / "repo", ".")
     unit = out / TWO_NODE.name
