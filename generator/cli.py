@@ -164,7 +164,7 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     from pathlib import Path
 
     from aos_multinode.generate import generate_files
-    from aos_multinode.write import classify, write_tree
+    from aos_multinode.write import classify, leftovers, write_tree
 
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
@@ -176,6 +176,15 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
                   err=True)
     target = Path(out_dir)
     if dry_run or check:
+        left = leftovers(target)
+        if left:
+            # The output on disk is half of a swap: comparing with it would mislead.
+            term.echo(click.style("warning", fg="yellow", bold=True) + f": an interrupted "
+                      f"run left {', '.join(left)} in {out_dir}; run `aos-multinode generate` "
+                      "(without --dry-run/--check) to restore the previous output first",
+                      err=True)
+            if check:
+                sys.exit(1)
         statuses = classify(target, files, force)
         stale = [s for s in statuses if s.status != "identical"]
         for status in (statuses if dry_run else stale):

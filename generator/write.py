@@ -112,6 +112,17 @@ def recover(out_dir: Path) -> None:
             shutil.rmtree(entry)
 
 
+def leftovers(out_dir: Path) -> list[str]:
+    """Return what an interrupted run left in `out_dir` (its journal, `.X.aos-old` and
+    `.X.aos-new` copies), which the next writing run cleans up with `recover`. The read-only
+    modes report them instead: they never write."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(entry.name for entry in out_dir.iterdir()
+                  if entry.name == JOURNAL or (entry.name.startswith(".") and entry.is_dir()
+                                              and entry.name.endswith((".aos-old", ".aos-new"))))
+
+
 def _obstacle(out_dir: Path, relpath: str, force: bool) -> str | None:
     """Say what keeps `relpath` from being written as a regular file, or return None.
 

@@ -264,6 +264,24 @@ def test_leftover_old_copy_is_restored(tmp_path):
     assert state(out) == before
 
 
+@pytest.mark.parametrize("mode", ["--check", "--dry-run"])
+def test_read_only_modes_report_an_interrupted_run_and_write_nothing(tmp_path, mode):
+    """--check and --dry-run never write, so they cannot recover: they say what an
+    interrupted run left; --check fails (the output on disk is not the output)."""
+    out = tmp_path / "out"
+    generate(MAIN_EXAMPLE, out)
+    (out / LAYER).rename(out / f".{LAYER}.aos-old")
+    (out / f".{LAYER}.aos-new").mkdir()
+    before = state(out)
+    result = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), mode)
+    assert result.returncode == (1 if mode == "--check" else 0), result.stderr
+    assert f".{LAYER}.aos-old" in result.stderr and f".{LAYER}.aos-new" in result.stderr
+    assert "interrupted run" in result.stderr and "Traceback" not in result.stderr
+    assert state(out) == before
+    generate(MAIN_EXAMPLE, out)  # a writing run recovers; then --check is clean
+    assert run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--check").returncode == 0
+
+
 # --- owns only what it wrote -------------------------------------------------------------
 
 def test_removing_a_node_deletes_its_files(tmp_path):
