@@ -37,7 +37,34 @@ def check_source(source: Source) -> Loaded:
         _check_rules(data, ctx)
     if ctx.findings:
         raise UnitConfigError(ctx.findings, ctx.warnings)
+    _check_kernels(data, ctx)
     return Loaded(_build(data, source.name), tuple(ctx.warnings))
+
+
+# Role kernels that openembedded-core builds for the qemu machines only (COMPATIBLE_MACHINE).
+# The generated layer enables them on the machines plan.KERNEL_ENABLEMENT knows; elsewhere the
+# BSP layer has to (verify shows "Nothing PROVIDES 'virtual/kernel'" when it does not).
+QEMU_ONLY_KERNELS = frozenset({"linux-yocto-rt", "linux-yocto-tiny"})
+
+
+def _check_kernels(data: dict, ctx: Context) -> None:
+    """Warn when a role's kernel is one openembedded-core restricts to qemu machines and a
+    node of that role is on a MACHINE the generated layer does not enable it for."""
+    from aos_multinode.plan import KERNEL_ENABLEMENT
+    warned = set()
+    for i, node in enumerate(data["nodes"]):
+        kernel = data["roles"][node["role"]]["kernel"]
+        machine = node["machine"] or data["yocto"]["machine"]
+        if kernel not in QEMU_ONLY_KERNELS or machine.startswith("qemu") \
+                or machine in KERNEL_ENABLEMENT.get(kernel, {}) or (kernel, machine) in warned:
+            continue
+        warned.add((kernel, machine))
+        enabled = sorted(KERNEL_ENABLEMENT.get(kernel, {}))
+        ctx.warn(f"nodes[{i}].role", f"role '{node['role']}' asks for kernel {kernel}, which "
+                 f"openembedded-core builds for qemu machines only; the generated layer "
+                 f"enables it on {', '.join(enabled) or 'no other MACHINE'}, not on {machine}: "
+                 f"a BSP layer must make it COMPATIBLE_MACHINE with {machine}, or give the "
+                 f"role another kernel (`aos-multinode verify` shows whether BitBake finds one)")
 
 
 def _ok(*values: Any) -> bool:

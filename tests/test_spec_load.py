@@ -237,6 +237,29 @@ def test_unused_role_is_a_warning():
     assert [(w.path, w.line) for w in loaded.warnings] == [("roles.spare", 6)]
 
 
+KERNEL_ROLES = MINIMAL.replace("MEMORY", "1G").replace(
+    "roles:\n", "roles:\n  rt: {kernel: linux-yocto-rt}\n").replace(
+    "nodes: [{index: 0, hostname: h, address: 10.0.0.2, role: main}]",
+    "nodes:\n"
+    "  - {index: 0, hostname: h, address: 10.0.0.2, role: main}\n"
+    "  - {index: 1, hostname: r1, address: 10.0.0.3, role: rt, machine: MACHINE1}\n"
+    "  - {index: 2, hostname: r2, address: 10.0.0.4, role: rt, machine: MACHINE2}")
+
+
+@pytest.mark.parametrize("machines,warned", [
+    (("genericx86-64", "genericx86"), []),          # the layer enables it there
+    (("qemuarm64", "qemux86-64"), []),              # openembedded-core builds it there
+    (("genericarm64", "genericarm64"), [("nodes[1].role", 10)]),  # once per MACHINE
+    (("genericx86-64", "raspberrypi4-64"), [("nodes[2].role", 11)]),
+])
+def test_qemu_only_role_kernel_on_another_machine_is_a_warning(machines, warned):
+    loaded = load_text(KERNEL_ROLES.replace("MACHINE1", machines[0])
+                       .replace("MACHINE2", machines[1]))
+    assert [(w.path, w.line) for w in loaded.warnings] == warned
+    for warning in loaded.warnings:
+        assert "linux-yocto-rt" in warning.message and "COMPATIBLE_MACHINE" in warning.message
+
+
 def test_errors_are_sorted_and_not_duplicated():
     with pytest.raises(UnitConfigError) as info:
         load_text("device_id: X\nnodes: []\nroles: {}\nextra: 1\n")
