@@ -7,10 +7,9 @@ aos.enabled meta-virtualization, meta-selinux and meta-aos) or `bitbake`,
 whose release matches runs; the test is skipped, saying why, without the checkout or as
 root (BitBake refuses root). Each node parses every recipe once: minutes.
 AOS_MULTINODE_MACHINE_CONF may name a file of environment workarounds (verify
---machine-conf), e.g. a BBMASK your checkout needs. On poky scarthgap the three-node ECU's
-rt0 fails as it should (linux-yocto-rt does not support genericx86-64; verify points at
-conf/nodes/rt0.conf) unless that file says COMPATIBLE_MACHINE:pn-linux-yocto-rt =
-"genericx86-64".
+--machine-conf), e.g. a BBMASK your checkout needs. None is needed on poky scarthgap or
+openembedded-core wrynose: the three-node ECU's rt0 (linux-yocto-rt on genericx86-64)
+resolves through the layer's own linux-yocto-rt bbappend.
 """
 
 from __future__ import annotations
