@@ -171,18 +171,17 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
         term.echo(term.finding_line(finding), err=True)
     resolved, files = generate_files(loaded.config, out_dir, release, pins_file, ci)
     if resolved.dirty:
-        term.echo(click.style("warning", fg="yellow", bold=True) + ": the git tree is dirty; "
-                  f"release is {resolved.value} (commit, or set `release:` in the Unit Config)",
-                  err=True)
+        term.echo(term.warning_text(f"the git tree is dirty; release is {resolved.value} "
+                                    "(commit, or set `release:` in the Unit Config)"), err=True)
     target = Path(out_dir)
     if dry_run or check:
         left = leftovers(target)
         if left:
             # The output on disk is half of a swap: comparing with it would mislead.
-            term.echo(click.style("warning", fg="yellow", bold=True) + f": an interrupted "
-                      f"run left {', '.join(left)} in {out_dir}; run `aos-multinode generate` "
-                      "(without --dry-run/--check) to restore the previous output first",
-                      err=True)
+            term.echo(term.warning_text(
+                f"an interrupted run left {', '.join(left)} in {out_dir}; run `aos-multinode "
+                "generate` (without --dry-run/--check) to restore the previous output first"),
+                err=True)
             if check:
                 sys.exit(1)
         statuses = classify(target, files, force)

@@ -12,6 +12,7 @@ from aos_multinode import pins
 from aos_multinode.errors import Finding, UnitConfigError
 from aos_multinode.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
                                  Threshold, UnitConfig)
+from aos_multinode.plan import KERNEL_ENABLEMENT
 from aos_multinode.source import Source, read_source
 from aos_multinode.spec import INVALID, Context, check_document
 
@@ -41,25 +42,19 @@ def check_source(source: Source) -> Loaded:
     return Loaded(_build(data, source.name), tuple(ctx.warnings))
 
 
-# Role kernels that openembedded-core builds for the qemu machines only (COMPATIBLE_MACHINE).
-# The generated layer enables them on the machines plan.KERNEL_ENABLEMENT knows; elsewhere the
-# BSP layer has to (verify shows "Nothing PROVIDES 'virtual/kernel'" when it does not).
-QEMU_ONLY_KERNELS = frozenset({"linux-yocto-rt", "linux-yocto-tiny"})
-
-
 def _check_kernels(data: dict, ctx: Context) -> None:
-    """Warn when a role's kernel is one openembedded-core restricts to qemu machines and a
-    node of that role is on a MACHINE the generated layer does not enable it for."""
-    from aos_multinode.plan import KERNEL_ENABLEMENT
+    """Warn when a role's kernel is one openembedded-core restricts to qemu machines
+    (plan.KERNEL_ENABLEMENT) and a node of that role is on a MACHINE the generated layer does
+    not enable it for (verify would show "Nothing PROVIDES 'virtual/kernel'")."""
     warned = set()
     for i, node in enumerate(data["nodes"]):
         kernel = data["roles"][node["role"]]["kernel"]
         machine = node["machine"] or data["yocto"]["machine"]
-        if kernel not in QEMU_ONLY_KERNELS or machine.startswith("qemu") \
-                or machine in KERNEL_ENABLEMENT.get(kernel, {}) or (kernel, machine) in warned:
+        if kernel not in KERNEL_ENABLEMENT or machine.startswith("qemu") \
+                or machine in KERNEL_ENABLEMENT[kernel] or (kernel, machine) in warned:
             continue
         warned.add((kernel, machine))
-        enabled = sorted(KERNEL_ENABLEMENT.get(kernel, {}))
+        enabled = sorted(KERNEL_ENABLEMENT[kernel])
         ctx.warn(f"nodes[{i}].role", f"role '{node['role']}' asks for kernel {kernel}, which "
                  f"openembedded-core builds for qemu machines only; the generated layer "
                  f"enables it on {', '.join(enabled) or 'no other MACHINE'}, not on {machine}: "

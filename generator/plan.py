@@ -73,9 +73,11 @@ YOCTO = {
 
 # Kernels that openembedded-core restricts to the qemu machines, and the meta-yocto-bsp
 # machines they also build for once COMPATIBLE_MACHINE allows it: kernel -> machine ->
-# KMACHINE (the yocto-kernel-cache BSP, as meta-yocto-bsp maps it for linux-yocto).
+# KMACHINE (the yocto-kernel-cache BSP, as meta-yocto-bsp maps it for linux-yocto). On any
+# other machine a BSP layer has to enable them (load warns).
 KERNEL_ENABLEMENT = {
     "linux-yocto-rt": {"genericx86-64": "common-pc-64", "genericx86": "common-pc"},
+    "linux-yocto-tiny": {},
 }
 
 

@@ -56,3 +56,7 @@ def status_line(word: str, relpath: str, reason: str = "") -> str:
 
 def error_text(message: str) -> str:
     return f"{click.style('error', fg='red', bold=True)}: {message}"
+
+
+def warning_text(message: str) -> str:
+    return f"{click.style('warning', fg='yellow', bold=True)}: {message}"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from aos_multinode import __version__
 from aos_multinode.pins import shipped_pins
 from kas_helpers import (THREE_NODE, TWO_NODE, commit_all, generate, generate_in_git,
                          init_repo, load_yaml, network_isolation, node_ids, run_aos, text_of)
@@ -224,7 +225,6 @@ def test_the_check_job_runs_generate_check_and_passes_on_fresh_output(outputs, e
 def test_the_check_job_installs_the_generating_version_unless_told_otherwise(outputs, example):
     """Default: the version that generated the files; a CI variable, AOS_MULTINODE_PIP,
     points it elsewhere (git URL, wheel) before the package is published."""
-    from aos_multinode import __version__
     out = outputs[example.stem]
     steps = workflow(out)["jobs"]["generated-output"]["steps"]
     install = next(step for step in steps if step.get("name") == "Install aos-multinode")
