@@ -177,8 +177,9 @@ def test_image(source, node_id, parsed):
     assert {"wic", "wic.bmap"} <= set(image.getVar("IMAGE_FSTYPES").split())
     assert "aos_multinode_identity" in image.getVar("ROOTFS_POSTPROCESS_COMMAND")
     assert image.getVarFlag("aos_multinode_identity", "func")
-    # meta-aos's image include is followed exactly when Aos is on.
-    assert (image.getVar("AOS_IMAGE_INC_STUB") == "1") == config.aos.enabled
+    # meta-aos's image include is followed exactly when Aos is on (its read-only rootfs).
+    features = (image.getVar("IMAGE_FEATURES") or "").split()
+    assert ("read-only-rootfs" in features) == config.aos.enabled
     assert image.getVar("LICENSE") == ("Apache-2.0" if config.aos.enabled else "MIT")
 
 
