@@ -1,0 +1,200 @@
+"""The bundled examples with real kas and real BitBake, offline, on the pinned upstream
+layers of ../shared/yocto (see tests/real_bitbake.py for how: an ordinary user, no network).
+
+For each example (one per Yocto release: two-node-gateway on wrynose, three-node-ecu on
+scarthgap with meta-aos 9.1.1):
+- kas checks out every node's kas file (and the all-nodes one) at the pinned commits, and
+  every layer the build names exists;
+- BitBake parses every recipe with one node's fragment and resolves the task graph of
+  `aos-multinode-image` (`bitbake -g` through `kas shell`, as a user would): no error at all,
+  no warning about the generated layer;
+- `aos-multinode verify` measures the sharing of two nodes of one MACHINE (`bitbake -S
+  none` for each): the extra node's identity under 1 % of its tasks, nothing unexplained.
+
+Parsing is the cost (minutes per node on 2 cores): every test of an example shares its
+checkout and build directory, and each node is parsed once per step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aos_multinode import verify
+from aos_multinode.pins import load_pins
+from kas_helpers import bblayers
+from layer_helpers import EXAMPLES_DIR
+from real_bitbake import Builder, generate_for, make_builder, run_builder_bitbake
+
+pytestmark = [pytest.mark.slow, pytest.mark.bitbake]
+
+IMAGE = "aos-multinode-image"
+
+
+@dataclass(frozen=True)
+class Case:
+    example: str
+    graph_node: str                  # the node whose task graph `bitbake -g` resolves
+    sharing: tuple[str, ...] = ()    # two nodes of one MACHINE for the sharing measurement
+
+
+CASES = [Case("two-node-gateway", "a", ("a", "b")), Case("three-node-ecu", "main")]
+
+
+@pytest.fixture(scope="session")
+def builder():
+    builder, kept = make_builder()
+    yield builder
+    if builder.as_root:
+        # Nothing of the builder's may outlive the tests (BitBake servers, hash servers).
+        subprocess.run(["pkill", "-KILL", "-u", builder.user], capture_output=True)
+    if not kept:
+        shutil.rmtree(builder.work, ignore_errors=True)
+
+
+@dataclass
+class Checkout:
+    case: Case
+    out: Path
+    kas_work: Path
+    unit: dict
+
+    @property
+    def build_dir(self) -> Path:
+        return self.kas_work / "build"
+
+    @property
+    def nodes(self) -> list[str]:
+        return [n.get("id", f"node{n['index']}") for n in self.unit["nodes"]]
+
+
+_CHECKOUTS: dict[str, Checkout] = {}
+
+
+def checkout_of(case: Case, builder: Builder) -> Checkout:
+    """The example generated (once) into the work folder, with its kas work folder."""
+    if case.example not in _CHECKOUTS:
+        example = EXAMPLES_DIR / f"{case.example}.yaml"
+        out = generate_for(builder, example, case.example)
+        kas_work = out.parent / "kas-work"
+        kas_work.mkdir(exist_ok=True)
+        builder.give(kas_work)
+        unit = yaml.safe_load(example.read_text(encoding="utf-8"))
+        _CHECKOUTS[case.example] = Checkout(case, out, kas_work, unit)
+    return _CHECKOUTS[case.example]
+
+
+@pytest.fixture(params=CASES, ids=lambda case: case.example)
+def checkout(request, builder: Builder) -> Checkout:
+    return checkout_of(request.param, builder)
+
+
+def pinned_commits(unit: dict) -> dict[str, str]:
+    """The commit of every repository the example's kas files name, from the pins table."""
+    table = load_pins(None)
+    release = unit.get("yocto", {}).get("release", "scarthgap")
+    commits = {name: repo["commit"] for name, repo in table["releases"][release]["repos"].items()}
+    aos = unit.get("aos", {})
+    if aos.get("enabled", True):
+        commits["meta-aos"] = table["meta-aos"]["tags"][aos.get("version", "v9.1.1")]
+    else:
+        commits.pop("meta-virtualization", None)
+        commits.pop("meta-selinux", None)
+    return commits
+
+
+def test_kas_checks_out_every_node(checkout: Checkout, builder: Builder):
+    """Every node's kas file and the all-nodes one check out from the snapshots at exactly
+    the pinned commits, and every layer they name is there."""
+    expected = pinned_commits(checkout.unit)
+    for name in [*checkout.nodes, "all-nodes"]:
+        log = checkout.out.parent / f"checkout-{name}.log"
+        result = builder.kas(["checkout", f"kas/{name}.yml:kas/offline-tests.yml"],
+                             cwd=checkout.out, kas_work=checkout.kas_work, timeout=600, log=log)
+        assert result.returncode == 0, log.read_text(encoding="utf-8")[-3000:]
+        layers = bblayers(checkout.build_dir)
+        assert layers and all((layer / "conf" / "layer.conf").is_file() for layer in layers)
+        assert any(layer.name == "meta-aos-multinode" for layer in layers), layers
+    for repo, commit in expected.items():
+        head = subprocess.run(["git", "-C", str(checkout.kas_work / repo), "rev-parse", "HEAD"],
+                              capture_output=True, text=True)
+        assert head.stdout.strip() == commit, (repo, head.stderr)
+
+
+def messages_of(log: Path, checkout: Checkout, node: str) -> list[verify.Finding]:
+    """BitBake's errors and warnings in LOG, located as `aos-multinode verify` does."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    layer = checkout.out / "meta-aos-multinode"
+    return [verify.locate(m, layer, checkout.out, node) for m in verify.parse_messages(lines)]
+
+
+def test_task_graph_resolves(checkout: Checkout, builder: Builder):
+    """`kas shell kas/<node>.yml -c 'bitbake -g aos-multinode-image'`: every recipe parses
+    with the node's fragment and the image's task graph resolves, with no error at all and
+    no warning about the generated layer."""
+    node = checkout.case.graph_node
+    log = checkout.out.parent / f"bitbake-g-{node}.log"
+    result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, node,
+                                 f"bitbake -g {IMAGE}", log)
+    verify.wait_for_server(checkout.build_dir)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert result.returncode == 0, text[-5000:]
+    findings = messages_of(log, checkout, node)
+    assert not [f for f in findings if f.severity == "error"], text[-5000:]
+    ours = [f.format() for f in findings if f.ours]
+    assert ours == [], ours
+    parsed = re.search(r"Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)"
+                       r".* (\d+) errors\.", text)
+    assert parsed and int(parsed[1]) > 1000 and parsed[4] == "0", text[-3000:]
+
+    graph = (checkout.build_dir / "task-depends.dot").read_text(encoding="utf-8")
+    tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
+    assert len(tasks) > 1000
+    recipes = {task.rsplit(".", 1)[0] for task in tasks}
+    for recipe in (IMAGE, f"aos-node-config-{node}", "aos-multinode-device",
+                   "aos-cluster-agent"):
+        assert recipe in recipes, recipe
+    # No other node's configuration is in this node's image.
+    assert not [r for r in recipes if r.startswith("aos-node-config-")
+                and r != f"aos-node-config-{node}"]
+    assert f'"{IMAGE}.do_rootfs"' in graph and f'"{IMAGE}.do_build"' in graph
+    if checkout.unit.get("aos", {}).get("enabled", True):
+        assert {"aos-iamanager", "aos-servicemanager"} <= recipes
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.sharing],
+                         ids=lambda case: case.example)
+def test_sharing_of_two_nodes_of_one_machine(case: Case, builder: Builder):
+    """`aos-multinode verify --node X --node Y` on two nodes of one MACHINE: clean, and the
+    extra node adds its identity (under 1 % of its tasks) and its role, nothing else.
+    (Measured on one example: each node costs a full parse.)"""
+    checkout = checkout_of(case, builder)
+    nodes = case.sharing
+    args = [builder.python, "-m", "aos_multinode", "verify", checkout.out, "--checkouts",
+            checkout.kas_work, "--json", *[a for n in nodes for a in ("--node", n)]]
+    log = checkout.out.parent / "verify.log"
+    result = builder.run(args, cwd=checkout.out, timeout=3600, log=log)
+    assert result.stdout.strip(), log.read_text(encoding="utf-8")[-5000:]
+    data = json.loads(result.stdout)
+    assert [f for f in data["findings"] if f["generated_layer"]] == []
+    assert not any(node["bitbake_failed"] for node in data["nodes"]), data["nodes"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [node["node"] for node in data["nodes"]] == list(nodes)
+    for node in data["nodes"]:
+        assert node["task_graph_tasks"] > 1000 and node["signatures"] > 1000, node
+    machines = data["sharing"]["machines"]
+    extras = [extra for machine in machines for extra in machine["extra_nodes"]]
+    assert [extra["node"] for extra in extras] == list(nodes[1:])
+    for extra in extras:
+        recipes = {r["recipe"] for r in extra["recipes"]}
+        assert f"aos-node-config-{extra['node']}" in recipes and IMAGE in recipes
+        assert extra["other_tasks"] == 0, extra
+        assert 0 < extra["identity_percent"] < 1.0, extra
+        assert extra["goal_met"], extra
