@@ -38,6 +38,9 @@ class HelpFormatter(click.HelpFormatter):
     def write(self, string: str) -> None:
         super().write(string.replace(NBSP, " ").replace(NBHYPHEN, "-"))
 
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, _unbreakable(args), prefix)
+
     def write_text(self, text: str) -> None:
         super().write_text(_unbreakable(text))
 
