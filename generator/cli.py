@@ -6,7 +6,10 @@ Exit codes: 0 success, 1 `--check` found stale output or verify found problems,
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import sys
 
 import click
@@ -18,6 +21,63 @@ from aos_multinode.report import summary_dict, summary_text
 from aos_multinode.spec import json_schema
 
 EPILOG = "Docs: README.md and docs/ in the aos-multinode repository."
+INTERRUPTED = "interrupted; the last good output is untouched"
+NBSP, NBHYPHEN = "\u00a0", "\u2011"
+
+
+def _unbreakable(text: str) -> str:
+    """Keep `quoted commands` and hyphenated names (aos-multinode-image) on one line when
+    click rewraps a paragraph: their spaces and hyphens become non-breaking stand-ins."""
+    text = re.sub(r"`[^`]*`", lambda m: re.sub(r"\s+", NBSP, m.group(0)), text)
+    return re.sub(r"(?<=\w)-(?=\w)", NBHYPHEN, text)
+
+
+class HelpFormatter(click.HelpFormatter):
+    """click's formatter, except that it never splits a command or a name across lines."""
+
+    def write(self, string: str) -> None:
+        super().write(string.replace(NBSP, " ").replace(NBHYPHEN, "-"))
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, _unbreakable(args), prefix)
+
+    def write_text(self, text: str) -> None:
+        super().write_text(_unbreakable(text))
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(first, _unbreakable(second)) for first, second in rows],
+                         col_max, col_spacing)
+
+
+class Context(click.Context):
+    formatter_class = HelpFormatter
+
+
+class Command(click.Command):
+    context_class = Context
+
+
+def _silence_stdout() -> None:
+    """After stdout failed (closed pipe), send what is still buffered nowhere, so that the
+    interpreter's last flush does not print a traceback of its own."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def os_error_message(exc: OSError) -> str:
+    """What an OSError that reached the command line means, where, and how to fix it."""
+    from aos_multinode.write import os_error_text
+
+    if exc.errno in (errno.EPIPE, errno.EBADF) and exc.filename is None:
+        _silence_stdout()
+        return ("cannot write to standard output: "
+                + (exc.strerror or str(exc)) + " (the program reading it stopped, or it is "
+                "closed); let the reader take the whole output, or redirect it to a file, "
+                "e.g. `> out.txt`")
+    return os_error_text(exc, None, "choose another path")
 
 
 def report_user_error(exc: UserError) -> None:
@@ -32,7 +92,11 @@ def report_user_error(exc: UserError) -> None:
 
 class Group(click.Group):
     """The command group: user errors end every command the same way (message, exit 2),
-    in-process (tests, CliRunner) as from the shell."""
+    in-process (tests, CliRunner) as from the shell. So does an OSError (a full disk, a
+    closed stdout): it is the user's environment, not a bug, and never a traceback."""
+
+    context_class = Context
+    command_class = Command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -40,6 +104,13 @@ class Group(click.Group):
         except UserError as exc:
             report_user_error(exc)
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            message = os_error_message(exc)
+            try:
+                term.echo(term.error_text(message), err=True)
+            except OSError:
+                pass
+            sys.exit(2)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]},
@@ -60,6 +131,7 @@ def cli(quiet: bool, verbose: bool, color: str) -> None:
       aos-multinode generate unit-config.yaml -o build-config
       kas build build-config/kas/<node-id>.yml
 
+    \b
     Shell completion (bash; zsh and fish likewise):
       eval "$(_AOS_MULTINODE_COMPLETE=bash_source aos-multinode)"
     """
@@ -174,6 +246,8 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
         term.echo(term.warning_text(f"the git tree is dirty; release is {resolved.value} "
                                     "(commit, or set `release:` in the Unit Config)"), err=True)
     target = Path(out_dir)
+    if not (dry_run or check):
+        _refuse_source_checkout(target, unit_config, ci)
     if dry_run or check:
         left = leftovers(target)
         if left:
@@ -206,6 +280,25 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     if not term.SETTINGS.quiet:
         term.echo(", ".join(f"{n} {w}" for w, n in counts.items())
                   + f" (release {resolved.value})")
+
+
+def _refuse_source_checkout(target, unit_config: str, ci: bool) -> None:
+    """The aos-multinode checkout tracks its own generated output (examples/three-node-ecu.yaml
+    with --no-ci): generating anything else there would overwrite it."""
+    from aos_multinode.errors import OutputError
+
+    try:
+        is_checkout = (target / "generator" / "write.py").is_file() and \
+            "name = aos-multinode" in (target / "setup.cfg").read_text(encoding="utf-8")
+        own = (target / "examples" / "three-node-ecu.yaml").resolve()
+        if not is_checkout or (own == type(target)(unit_config).resolve() and not ci):
+            return
+    except OSError:
+        return
+    raise OutputError(f"{target} is the aos-multinode source checkout: its "
+                      "meta-aos-multinode/ and kas/ are the tool's own tracked output, and "
+                      "generating here would overwrite them. Generate into a folder of its "
+                      "own, e.g. `-o build-config` (ignored by git), or outside the checkout.")
 
 
 @cli.command()
@@ -249,12 +342,9 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
     if output == "-":
         click.echo(text, nl=False)
     else:
-        from pathlib import Path
+        from aos_multinode.write import write_file
 
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise click.FileError(output, exc.strerror) from None
+        write_file(output, text.encode("utf-8"), "choose another file with -o")
         click.echo(f"wrote {output}", err=True)
 
 
@@ -302,19 +392,20 @@ def show(unit_config: str, fmt: str, output: str, release: str | None) -> None:
             raise click.UsageError("refusing to print PNG to a terminal; use -o FILE")
         sys.stdout.buffer.write(data)
     else:
-        from pathlib import Path
+        from aos_multinode.write import write_file
 
-        Path(output).write_bytes(data)
+        write_file(output, data, "choose another file with -o")
         click.echo(f"wrote {output}", err=True)
 
 
 @cli.command(name="export")
 @click.argument("kind", type=click.Choice(["target-system", "aos-unit-config"]))
-@click.argument("unit_config", type=click.Path(dir_okay=False))
+@click.argument("unit_config", type=click.Path(dir_okay=False), required=False)
 @click.option("--release", help="Release (aos-unit-config `version`); default as for generate.")
 @click.option("--schema", "print_schema", is_flag=True,
               help="Print the JSON Schema of this export instead.")
-def export_cmd(kind: str, unit_config: str, release: str | None, print_schema: bool) -> None:
+def export_cmd(kind: str, unit_config: str | None, release: str | None,
+               print_schema: bool) -> None:
     """Export KIND as JSON for provisioning.
 
     \b
@@ -327,7 +418,7 @@ def export_cmd(kind: str, unit_config: str, release: str | None, print_schema: b
     Examples:
       aos-multinode export target-system unit-config.yaml > target-system.json
       aos-multinode export aos-unit-config unit-config.yaml --release 1.2.0
-      aos-multinode export target-system --schema x   # the JSON Schema of the export
+      aos-multinode export target-system --schema     # the JSON Schema of the export
     """
     from aos_multinode.export import export_document, export_schema
     from aos_multinode.release import resolve_release
@@ -335,6 +426,9 @@ def export_cmd(kind: str, unit_config: str, release: str | None, print_schema: b
     if print_schema:
         click.echo(json.dumps(export_schema(kind), indent=2, sort_keys=True))
         return
+    if unit_config is None:
+        raise click.UsageError("missing argument UNIT_CONFIG: name the Unit Config to export "
+                               "(only --schema works without one)")
     config = _load_quietly(unit_config)
     version = resolve_release(config, release).value if kind == "aos-unit-config" else ""
     click.echo(json.dumps(export_document(kind, config, version), indent=2, sort_keys=True))
@@ -409,9 +503,9 @@ def init(file: str, device_id: str, nodes: int, roles: str, subnet: str, yocto_r
             click.echo(f"error: {problem}", err=True)
     text = starter_config(answers, target.name)
     check_source(parse_source(text.encode(), file))  # the promise: it always validates
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(target)
+    from aos_multinode.write import write_file
+
+    write_file(target, text.encode("utf-8"), "choose another FILE")
     click.echo(f"wrote {file}; next: aos-multinode validate {file}")
 
 
@@ -487,10 +581,23 @@ def verify(directory: str, layers: tuple[str, ...], bitbake_dir: str | None,
 
 def main() -> None:
     """Entry point: run the CLI; turn user errors into messages and exit code 2."""
+    if sys.stdout is None or sys.stderr is None:
+        # Started with stdout or stderr closed (`>&-`): what it prints would be lost, and
+        # the first file it opens would take the stream's place.
+        if sys.stderr is not None:
+            term.echo(term.error_text(
+                "standard output is closed (started with `>&-`?): its output would be lost; "
+                "redirect it instead, e.g. `> /dev/null` or `> out.txt`"), err=True)
+        sys.exit(2)
     try:
         code = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        sys.stdout.flush()
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt) or \
+                isinstance(exc.__context__, KeyboardInterrupt):
+            click.echo(INTERRUPTED, err=True)
+        else:
+            click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -499,7 +606,14 @@ def main() -> None:
         report_user_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted; the last good output is untouched", err=True)
+        click.echo(INTERRUPTED, err=True)
         sys.exit(130)
+    except OSError as exc:
+        message = os_error_message(exc)
+        try:
+            term.echo(term.error_text(message), err=True)
+        except OSError:
+            pass
+        sys.exit(2)
     if isinstance(code, int) and code != 0:
         sys.exit(code)

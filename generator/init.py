@@ -6,7 +6,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from aos_multinode.errors import UserError
+from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.render import environment
 from aos_multinode.spec import DNS_LABEL
 
@@ -49,7 +49,36 @@ def check_answers(answers: Answers) -> list[str]:
         problems.append(f"subnet {answers.subnet!r}: {exc}")
     if answers.aos and answers.yocto_release != "scarthgap":
         problems.append("meta-aos supports only scarthgap: choose scarthgap or --no-aos")
+    if not problems:
+        problems = _check_rendered(answers)
     return problems
+
+
+# The option each field of the starter file comes from, to name it in a problem.
+OPTION_OF_FIELD = (("network.interfaces[0].device", "--interface"), ("yocto.machine", "--machine"),
+                   ("nodes", "--nodes/--roles/--subnet"), ("roles", "--roles"),
+                   ("device_id", "--device-id"))
+
+
+def _check_rendered(answers: Answers) -> list[str]:
+    """Validate the file the answers make; name the option behind each problem (the file
+    is not written yet, so a file location would point nowhere)."""
+    from aos_multinode.load import check_source
+    from aos_multinode.source import parse_source
+
+    try:
+        check_source(parse_source(_render(answers).encode(), "unit-config.yaml"))
+    except UnitConfigError as exc:
+        problems = []
+        for finding in exc.findings:
+            option = next((option for field, option in OPTION_OF_FIELD
+                           if finding.path == field or finding.path.startswith(field + ".")
+                           or finding.path.startswith(field + "[")), None)
+            problems.append(f"{option}: {finding.message}" if option else
+                            f"the answers make an invalid Unit Config: {finding.path}: "
+                            f"{finding.message}")
+        return problems
+    return []
 
 
 def starter_config(answers: Answers, file_name: str = "unit-config.yaml") -> str:
@@ -57,6 +86,10 @@ def starter_config(answers: Answers, file_name: str = "unit-config.yaml") -> str
     problems = check_answers(answers)
     if problems:
         raise InitError("; ".join(problems))
+    return _render(answers, file_name)
+
+
+def _render(answers: Answers, file_name: str = "unit-config.yaml") -> str:
     roles = list(answers.roles)
     if answers.nodes > 1 and len(roles) == 1:
         roles.append("worker" if roles[0] != "worker" else "node")

@@ -10,16 +10,29 @@ their hashes. A run:
     changes applied, foreign files kept), then swaps them all in with renames under a
     journal. An interrupted run leaves the previous output: the next run rolls back a swap
     that has a journal, restores a directory from its `.X.aos-old` copy and drops
-    `.X.aos-new` copies.
+    `.X.aos-new` copies. Recovery touches only what this tool made: a journal entry is
+    trusted only for the very directories (by inode) the run recorded, and a stray
+    `.X.aos-old`/`.X.aos-new` only when it carries the tool's manifest.
 Unchanged input changes nothing: no file is rewritten, mtimes stay.
+
+Files the user keeps inside an output directory stay the same files: the new directory
+holds hard links to them (same inode, owner, mode and links), never copies, unless the file
+system cannot link. One run at a time writes an output directory: it holds an flock on the
+directory itself (nothing is written for it); a second run waits LOCK_WAIT_SECONDS, then
+stops naming the first run's pid. Every OSError while writing becomes an OutputWriteError
+that says where, why and what to do; the previous output is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -27,10 +40,86 @@ from aos_multinode.errors import OutputError
 from aos_multinode.render import RenderedFile
 
 MANIFEST = ".aos-multinode-manifest.json"
-# Present only while a run swaps directories: one line per directory it swaps, "NAME 1" when
-# the directory existed before the run, "NAME 0" when the run creates it.
+# Present only while a run swaps directories: JSON naming each directory it swaps with the
+# inode of the live directory before the run (null when the run creates it) and the inode of
+# the new one, so that recovery only ever touches those very directories.
 JOURNAL = ".aos-multinode-swap"
+JOURNAL_FORMAT = "aos-multinode/swap/2"
+# How long a second run waits for the first one's lock on the output directory.
+LOCK_WAIT_SECONDS = 10.0
 STATUS_WORDS = ("create", "update", "identical", "delete", "conflict")
+
+
+class OutputWriteError(OutputError):
+    """The file system refused a write (full, read-only, immutable, a file in the way...)."""
+
+    def __init__(self, message: str, cause: OSError | None = None):
+        super().__init__(message)
+        self.cause = cause
+
+
+def _first_non_directory(path: Path) -> Path | None:
+    for parent in [*reversed(path.parents), path]:
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
+def os_error_text(exc: OSError, target: Path | str | None = None,
+                  what: str = "choose another output location") -> str:
+    """Say what an OSError means for a path: `PATH: cause; fix`."""
+    path = Path(exc.filename) if exc.filename else (Path(target) if target else None)
+    cause = exc.strerror or str(exc)
+    code = exc.errno
+    if code in (errno.ENOTDIR, errno.EEXIST) and path is not None and \
+            _first_non_directory(path) is not None:
+        blocker = _first_non_directory(path)
+        return (f"{path}: {blocker} is a file, not a folder; remove or rename {blocker}, or "
+                f"{what}")
+    if code == errno.ENOENT and path is not None and not path.parent.exists():
+        return (f"{path}: the folder {path.parent} does not exist; create it first "
+                f"(mkdir -p {path.parent}), or {what}")
+    fixes = {
+        errno.ENOSPC: "the file system is full: free some space (df -h shows where), then "
+                      "run again",
+        errno.EDQUOT: "your disk quota is used up: free some space, then run again",
+        errno.EROFS: f"the file system is mounted read-only: remount it read-write, or {what}",
+        errno.EPERM: "writing is not permitted: the file or folder may be immutable "
+                     f"(lsattr -d shows the 'i' flag; chattr -i clears it), or {what}",
+        errno.EACCES: f"permission denied: fix the permissions (ls -ld), or {what}",
+        errno.ENOENT: f"check the path, or {what}",
+        errno.EISDIR: f"a folder is in the way: move it, or {what}",
+    }
+    fix = fixes.get(code, f"check the path and the file system, or {what}")
+    return f"{path if path is not None else '?'}: {cause}; {fix}"
+
+
+def write_file(path: Path | str, data: bytes,
+               what: str = "choose another file with -o") -> None:
+    """Write one file atomically (a temporary file beside it, then a rename): a failed or
+    interrupted write leaves the previous file. Raise OutputWriteError saying where, why and
+    what to do."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.aos-tmp-{os.getpid()}")
+    try:
+        try:
+            with open(temporary, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.is_file() and not path.is_symlink():
+                os.chmod(temporary, path.stat().st_mode & 0o7777)
+            os.replace(temporary, path)
+        except BaseException:
+            with suppress(OSError):
+                temporary.unlink()
+            raise
+    except OSError as exc:
+        if exc.filename in (None, str(temporary)):
+            exc.filename = str(path)
+        raise OutputWriteError(f"cannot write {os_error_text(exc, path, what)}"
+                               + (". The previous file is unchanged." if path.exists() else ""),
+                               exc) from None
 
 
 @dataclass(frozen=True)
@@ -78,38 +167,103 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _carries_manifest(directory: Path) -> bool:
+    """True when `directory` is a real folder holding this tool's manifest."""
+    if directory.is_symlink() or not directory.is_dir():
+        return False
+    try:
+        data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("generator") == "aos-multinode"
+
+
+def _is_empty_dir(directory: Path) -> bool:
+    try:
+        return not directory.is_symlink() and directory.is_dir() and \
+            not any(directory.iterdir())
+    except OSError:
+        return False
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return info.st_ino if not path.is_symlink() and path.is_dir() else None
+
+
+def _remove_owned(directory: Path) -> None:
+    """Remove a directory this tool made, its manifest last: a removal cut short leaves a
+    directory still recognisable as the tool's, which the next run removes."""
+    if not directory.is_dir() or directory.is_symlink():
+        return
+    for entry in sorted(directory.iterdir()):
+        if entry.name != MANIFEST:
+            _remove(entry)
+    with suppress(FileNotFoundError):
+        (directory / MANIFEST).unlink()
+    directory.rmdir()
+
+
+def _read_journal(journal: Path) -> list[tuple[str, int | None, int]]:
+    """The entries of a journal this tool wrote; none for anything else."""
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+        if data.get("format") != JOURNAL_FORMAT:
+            return []
+        entries = []
+        for entry in data["swap"]:
+            top, old, new = entry["top"], entry["old"], entry["new"]
+            if not isinstance(top, str) or top in ("", ".", "..") or "/" in top or \
+                    not (old is None or isinstance(old, int)) or not isinstance(new, int):
+                return []
+            entries.append((top, old, new))
+        return entries
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError):
+        return []
+
+
 def recover(out_dir: Path) -> None:
     """Undo what an interrupted run left, so the previous output is what remains.
 
     With a journal the run died while swapping directories: every directory it names goes
-    back to its `.X.aos-old` copy, and one that did not exist before goes away. Without one, a `.X.aos-old` copy is restored only when
-    its directory is missing (otherwise the swap had finished and the copy is stale).
-    `.X.aos-new` copies are always dropped."""
+    back to its `.X.aos-old` copy, and one that did not exist before goes away, but only the
+    very directories the journal recorded (by inode): a journal this tool did not write
+    changes nothing. Without one, a `.X.aos-old` copy carrying the tool's manifest is
+    restored only when its directory is missing (otherwise the swap had finished and the
+    copy is stale). `.X.aos-new` copies of the tool (its manifest, or empty) are dropped.
+    Folders that merely look like these (a user's `.notes.aos-old`) are left alone."""
     if not out_dir.is_dir():
         return
     journal = out_dir / JOURNAL
-    if journal.is_file():
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            top, _, existed = line.partition(" ")
-            if top in ("", ".", "..") or "/" in top:
-                continue
-            backup = _backup(out_dir, top)
-            if backup.is_dir():
-                _remove(out_dir / top)
-                backup.rename(out_dir / top)
-            elif existed == "0":
-                _remove(out_dir / top)
+    if journal.is_file() and not journal.is_symlink():
+        for top, old, new in _read_journal(journal):
+            live, backup = out_dir / top, _backup(out_dir, top)
+            if old is not None and _inode(backup) == old:
+                if live.exists() or live.is_symlink():
+                    if _inode(live) != new:
+                        continue  # not what the run put there: leave both alone
+                    _remove_owned(live)
+                backup.rename(live)
+            elif old is None and _inode(live) == new:
+                _remove_owned(live)
+            staging = _staging(out_dir, top)
+            if _inode(staging) == new:
+                _remove_owned(staging)
         journal.unlink()
     for entry in sorted(out_dir.iterdir()):
         name = entry.name
-        if name.startswith(".") and name.endswith(".aos-old") and entry.is_dir():
+        if name.startswith(".") and name.endswith(".aos-old") and _carries_manifest(entry):
             target = out_dir / name[1:-len(".aos-old")]
             if not target.exists() and not target.is_symlink():
                 entry.rename(target)
             else:
-                shutil.rmtree(entry)
-        elif name.startswith(".") and name.endswith(".aos-new") and entry.is_dir():
-            shutil.rmtree(entry)
+                _remove_owned(entry)
+        elif name.startswith(".") and name.endswith(".aos-new") and \
+                (_carries_manifest(entry) or _is_empty_dir(entry)):
+            _remove_owned(entry)
 
 
 def leftovers(out_dir: Path) -> list[str]:
@@ -119,8 +273,11 @@ def leftovers(out_dir: Path) -> list[str]:
     if not out_dir.is_dir():
         return []
     return sorted(entry.name for entry in out_dir.iterdir()
-                  if entry.name == JOURNAL or (entry.name.startswith(".") and entry.is_dir()
-                                              and entry.name.endswith((".aos-old", ".aos-new"))))
+                  if (entry.name == JOURNAL and entry.is_file() and not entry.is_symlink())
+                  or (entry.name.startswith(".")
+                      and entry.name.endswith((".aos-old", ".aos-new"))
+                      and (_carries_manifest(entry) or (entry.name.endswith(".aos-new")
+                                                        and _is_empty_dir(entry)))))
 
 
 def _obstacle(out_dir: Path, relpath: str, force: bool) -> str | None:
@@ -201,8 +358,91 @@ def classify(out_dir: Path, files: list[RenderedFile], force: bool = False) -> l
 
 def write_tree(out_dir: Path, files: list[RenderedFile], force: bool = False) -> list[FileStatus]:
     """Bring `out_dir` up to date with `files`; return the statuses. Raise OutputError on
-    conflicts without writing anything."""
+    conflicts without writing anything, OutputWriteError when the file system refuses a
+    write (the previous output stays as it was)."""
     out_dir = Path(out_dir)
+    made: list[Path] = []
+    try:
+        made = _make_dirs(out_dir)
+        with _locked(out_dir):
+            return _write_locked(out_dir, files, force)
+    except OSError as exc:
+        _unmake(made)
+        raise OutputWriteError(
+            "cannot write the output: "
+            + os_error_text(exc, out_dir, "choose another output directory with -o")
+            + ". The previous output is unchanged.", exc) from None
+    except BaseException:
+        _unmake(made)
+        raise
+
+
+def _make_dirs(out_dir: Path) -> list[Path]:
+    """Create `out_dir` and its missing parents; return the ones created, outermost first."""
+    missing = [p for p in [*reversed(out_dir.parents), out_dir]
+               if not p.exists() and not p.is_symlink()]
+    for path in missing:
+        path.mkdir()
+    return missing
+
+
+def _unmake(made: list[Path]) -> None:
+    """Remove the folders a failed run created, if they are still empty."""
+    for path in reversed(made):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding an flock on the file open as `fd` (Linux /proc/locks), if known."""
+    info = os.fstat(fd)
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->" or fields[1] != "FLOCK":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == \
+                    (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino):
+                return int(fields[4])
+        except ValueError:
+            continue
+    return None
+
+
+@contextmanager
+def _locked(out_dir: Path):
+    """Hold the output directory for this run (an flock on the directory itself: nothing is
+    written for it). A second run waits up to LOCK_WAIT_SECONDS, then stops, naming the
+    first."""
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _lock_holder(fd)
+                    who = f"(pid {holder}) " if holder else ""
+                    raise OutputError(
+                        f"{out_dir}: another aos-multinode run {who}is writing this output "
+                        f"directory (waited {LOCK_WAIT_SECONDS:g} s); wait until it has "
+                        "finished, or stop it, then run again") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_locked(out_dir: Path, files: list[RenderedFile], force: bool) -> list[FileStatus]:
     recover(out_dir)
     statuses = classify(out_dir, files, force)
     conflicts = [s for s in statuses if s.status == "conflict"]
@@ -219,14 +459,18 @@ def write_tree(out_dir: Path, files: list[RenderedFile], force: bool = False) ->
                      or _manifest_stale(out_dir / top, top_files))
     if not changed:
         return statuses
-    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, int] = {}
     try:
         for top in changed:
-            _stage(out_dir, top, by_top[top], [s for s in statuses if _top(s.relpath) == top])
-        _swap(out_dir, changed)
+            _stage(out_dir, top, by_top[top], [s for s in statuses if _top(s.relpath) == top],
+                   staged)
+        _swap(out_dir, changed, staged)
     finally:
-        for top in changed:
-            _remove(_staging(out_dir, top))
+        for top in staged:
+            staging = _staging(out_dir, top)
+            if _inode(staging) == staged[top]:
+                with suppress(OSError):
+                    _remove_owned(staging)
     return statuses
 
 
@@ -238,38 +482,81 @@ def _manifest_stale(live: Path, files: dict[str, RenderedFile]) -> bool:
 
 
 def _stage(out_dir: Path, top: str, files: dict[str, RenderedFile],
-           statuses: list[FileStatus]) -> None:
-    """Build the new `top` directory beside the live one."""
+           statuses: list[FileStatus], staged: dict[str, int]) -> None:
+    """Build the new `top` directory beside the live one; record its inode in `staged` as
+    soon as it exists (the caller removes it when the run fails). Everything the
+    run does not change is hard-linked from the live directory: the user's own files stay
+    the very same files."""
     live = out_dir / top
     staging = _staging(out_dir, top)
-    _remove(staging)
+    if staging.exists() or staging.is_symlink():
+        if not (_carries_manifest(staging) or _is_empty_dir(staging)):
+            raise OutputError(f"{staging} is in the way: aos-multinode builds the new {top}/ "
+                              "there, and this is not a copy it made; move it away")
+        _remove_owned(staging)
+    staging.mkdir()
+    staged[top] = staging.lstat().st_ino
+    # The manifest first: from now on the copy is recognisably the tool's.
+    (staging / MANIFEST).write_bytes(manifest_bytes(files))
     if live.is_dir() and not live.is_symlink():
-        shutil.copytree(live, staging, symlinks=True)
-    else:
-        staging.mkdir()
+        _link_tree(live, staging, top_level=True)
     written = []
     for status in statuses:
         target = staging / PurePosixPath(status.relpath).relative_to(top)
         if status.status in ("create", "update"):
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists() or target.is_symlink():
-                target.unlink()
+                target.unlink()  # a link to the live file: never write through it
             target.write_bytes(files[status.relpath].content)
             os.chmod(target, files[status.relpath].mode)
             written.append(target)
         elif status.status == "delete":
             target.unlink()
             _prune_empty(target.parent, staging)
-    (staging / MANIFEST).write_bytes(manifest_bytes(files))
     _fsync_files([*written, staging / MANIFEST])
 
 
-def _swap(out_dir: Path, tops: list[str]) -> None:
+def _link_tree(source: Path, target: Path, top_level: bool = False) -> None:
+    """Fill `target` (an existing folder) with hard links to everything in `source`;
+    folders are made anew with the same mode, owner and times. The live manifest is not
+    linked: the new one is already there."""
+    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+        if top_level and entry.name == MANIFEST:
+            continue
+        destination = target / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            destination.mkdir()
+            _link_tree(Path(entry.path), destination)
+            continue
+        try:
+            os.link(entry.path, destination, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP,
+                                 errno.EACCES):
+                raise
+            if entry.is_symlink():  # the file system cannot link: copy what we can
+                os.symlink(os.readlink(entry.path), destination)
+            else:
+                shutil.copy2(entry.path, destination, follow_symlinks=False)
+            _copy_owner(Path(entry.path), destination)
+    shutil.copystat(source, target, follow_symlinks=False)
+    _copy_owner(source, target)
+
+
+def _copy_owner(source: Path, target: Path) -> None:
+    info = source.lstat()
+    with suppress(OSError):
+        os.chown(target, info.st_uid, info.st_gid, follow_symlinks=False)
+
+
+def _swap(out_dir: Path, tops: list[str], staged: dict[str, int]) -> None:
     """Put every staged directory in place at once: all of them or, after a failure or a
     crash (see `recover`), none."""
     journal = out_dir / JOURNAL
-    existed = {top: (out_dir / top).exists() or (out_dir / top).is_symlink() for top in tops}
-    journal.write_text("".join(f"{top} {int(existed[top])}\n" for top in tops),
+    if journal.exists() or journal.is_symlink():
+        _remove(journal)
+    entries = [{"top": top, "old": _inode(out_dir / top), "new": staged[top]} for top in tops]
+    journal.write_text(json.dumps({"format": JOURNAL_FORMAT, "swap": entries}) + "\n",
                        encoding="utf-8")
     _fsync_files([journal])
     try:
@@ -282,8 +569,11 @@ def _swap(out_dir: Path, tops: list[str]) -> None:
         recover(out_dir)
         raise
     journal.unlink()  # the commit point: from here on the new output stands
-    for top in tops:
-        _remove(_backup(out_dir, top))
+    for entry in entries:
+        backup = _backup(out_dir, entry["top"])
+        if entry["old"] is not None and _inode(backup) == entry["old"]:
+            with suppress(OSError):  # the output stands; a leftover copy is removed next run
+                _remove(backup)
 
 
 def _prune_empty(directory: Path, root: Path) -> None:

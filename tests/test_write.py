@@ -19,7 +19,8 @@ import yaml
 from layer_helpers import (EXAMPLES, LAYER, MAIN_EXAMPLE, generate, load, render, run_cli,
                            snapshot, tree_files)
 from aos_multinode.errors import OutputError
-from aos_multinode.write import JOURNAL, MANIFEST, classify, recover, write_tree
+from aos_multinode.write import (JOURNAL, MANIFEST, OutputWriteError, classify, recover,
+                                  write_tree)
 
 LEFTOVERS = (".aos-new", ".aos-old", JOURNAL)
 
@@ -127,7 +128,8 @@ def test_failed_write_leaves_previous_output(point, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(self, data)
     monkeypatch.setattr(Path, "write_bytes", failing)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputWriteError, match="No space left on device; the file system is "
+                       "full"):
         write_tree(out, files)
     monkeypatch.undo()
     assert state(out) == before
@@ -154,7 +156,7 @@ def test_failed_swap_leaves_previous_output(failing_call, tmp_path, monkeypatch)
             raise OSError(5, "Input/output error")
         return real(self, target)
     monkeypatch.setattr(Path, "rename", failing)
-    with pytest.raises(OSError, match="Input/output"):
+    with pytest.raises(OutputWriteError, match="Input/output error"):
         write_tree(out, files)
     monkeypatch.undo()
     assert state(out) == before
@@ -258,6 +260,9 @@ def test_leftover_old_copy_is_restored(tmp_path):
     before = state(out)
     (out / LAYER).rename(out / f".{LAYER}.aos-old")
     (out / f".{LAYER}.aos-new").mkdir()
+    # A half-built copy carries the tool's manifest from its first moment on.
+    (out / f".{LAYER}.aos-new" / MANIFEST).write_bytes(
+        (out / f".{LAYER}.aos-old" / MANIFEST).read_bytes())
     (out / f".{LAYER}.aos-new" / "half-written").write_text("x")
     statuses = generate(MAIN_EXAMPLE, out)
     assert {s.status for s in statuses} == {"identical"}
