@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from aos_multinode.errors import Finding, UnitConfigError
 from aos_multinode.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
                                  Threshold, UnitConfig)
 from aos_multinode.plan import KERNEL_ENABLEMENT
+from aos_multinode.plan_kas import ALL_NODES
 from aos_multinode.source import Source, read_source
 from aos_multinode.spec import INVALID, Context, check_document
 
@@ -163,6 +166,10 @@ def _check_interfaces(interfaces: list, ctx: Context) -> None:
         if interface is None:
             continue
         gateway, subnet = interface["gateway"], interface["subnet"]
+        if _ok(subnet, interface["addressing"]):
+            problem = _subnet_problem(subnet, interface["addressing"])
+            if problem:
+                ctx.error_at(f"network.interfaces[{n}].subnet", f"{subnet} {problem}")
         path = f"network.interfaces[{n}].gateway"
         if gateway is not None and _ok(gateway, subnet):
             problem = _address_problem(gateway, subnet, None)
@@ -174,6 +181,34 @@ def _check_interfaces(interfaces: list, ctx: Context) -> None:
             if subnet.version == other.version and subnet.overlaps(other):
                 ctx.error_at(f"network.interfaces[{n}].subnet", f"{subnet} overlaps {other} of "
                              f"network.interfaces[{m}]; internal networks must not overlap")
+
+
+MIN_PREFIX = 8  # 10.0.0.0/8 and fd00::/8 are the largest private blocks: shorter is a typo
+
+
+def _subnet_problem(subnet, addressing: str) -> str | None:
+    """Say why `subnet` cannot be a cluster's internal network, or return None."""
+    private = "a private network such as 10.0.0.0/24" if subnet.version == 4 else \
+        "a unique local network such as fd00:1::/64"
+    if subnet.prefixlen < MIN_PREFIX:
+        return (f"is too large to be a cluster network (a prefix of /{subnet.prefixlen} spans "
+                f"{'all' if subnet.prefixlen == 0 else 'a large part'} of the IPv{subnet.version}"
+                f" address space; at least /{MIN_PREFIX}); use {private}")
+    if subnet.version == 4 and subnet.subnet_of(ipaddress.ip_network("0.0.0.0/8")):
+        return f"is in 0.0.0.0/8 ('this network', not usable for hosts); use {private}"
+    if subnet.version == 6 and subnet.network_address.ipv4_mapped is not None:
+        return f"holds IPv4-mapped addresses (::ffff:0:0/96); use {private}"
+    kinds = [("is_loopback", "the loopback network (it never leaves the host)"),
+             ("is_multicast", "a multicast network (no host address lies in it)"),
+             ("is_unspecified", "the unspecified address"),
+             ("is_reserved", "a reserved network (not usable for hosts)")]
+    for attribute, what in kinds:
+        if getattr(subnet.network_address, attribute) or getattr(subnet, attribute):
+            return f"is {what}; use {private}"
+    if addressing == "static" and (subnet.is_link_local or subnet.network_address.is_link_local):
+        return ("is link-local: its addresses are chosen by each host itself, never given "
+                f"statically; use {private} (or addressing: dhcp)")
+    return None
 
 
 def _address_problem(address, subnet, gateway) -> str | None:
@@ -191,7 +226,61 @@ def _address_problem(address, subnet, gateway) -> str | None:
     return None
 
 
+# Names a node id or hostname cannot take: what it would collide with, and how to fix it.
+RESERVED_NODE_IDS = {
+    ALL_NODES.removesuffix(".yml"): f"kas/{ALL_NODES} (the build of every node) is "
+                                    "generated beside kas/<node id>.yml, so the node's kas "
+                                    "file would be lost",
+    "localhost": "/etc/hosts names every node by its id too, and localhost is this host",
+}
+RESERVED_HOSTNAMES = {
+    "localhost": "localhost is every host's name for itself (127.0.0.1)",
+}
+# A label inet_aton reads as an IPv4 address (`123` is 0.0.0.123, `0x1f` is 0.0.0.31).
+NUMERIC_NAME = r"[0-9]+|0x[0-9a-f]*"
+
+
+def _node_name_problems(nodes: list, ctx: Context) -> None:
+    """Node ids and hostnames that collide with a generated name, or that BitBake or a
+    resolver reads as something else."""
+    for i, node in enumerate(nodes):
+        if node is None:
+            continue
+        node_id, hostname = node["id"], node["hostname"]
+        if node_id is not None and _ok(node_id):
+            if node_id in RESERVED_NODE_IDS:
+                ctx.error_at(f"nodes[{i}].id", f"node id '{node_id}' is reserved: "
+                             f"{RESERVED_NODE_IDS[node_id]}; choose another id")
+            elif not node_id[0].isalpha():
+                ctx.error_at(f"nodes[{i}].id", f"node id '{node_id}' starts with a digit: node "
+                             "ids are BitBake multiconfig names (kas/all-nodes.yml builds "
+                             "mc:<node id>:...), which cannot start with a digit; start it "
+                             f"with a letter, e.g. 'n{node_id}'")
+        if _ok(hostname) and hostname in RESERVED_HOSTNAMES:
+            ctx.error_at(f"nodes[{i}].hostname", f"hostname '{hostname}' is reserved: "
+                         f"{RESERVED_HOSTNAMES[hostname]}; choose another hostname")
+        elif _ok(hostname) and re.fullmatch(NUMERIC_NAME, hostname):
+            ctx.error_at(f"nodes[{i}].hostname", f"hostname '{hostname}' reads as an IPv4 "
+                         "address to the resolver (a host name is never all digits, RFC "
+                         f"1123); add a letter, e.g. 'node-{hostname}'")
+    # /etc/hosts lists each node's hostname and id: a name must mean one node only.
+    hostnames = {n["hostname"]: i for i, n in enumerate(nodes)
+                 if n is not None and _ok(n["hostname"])}
+    for i, node in enumerate(nodes):
+        node_id = _node_id(node) if node is not None else None
+        other = hostnames.get(node_id) if node_id is not None else None
+        if other is not None and other != i:
+            line, _ = ctx.where(f"nodes[{other}].hostname")
+            explicit = node["id"] is not None
+            ctx.error_at(f"nodes[{i}].id" if explicit else f"nodes[{i}].index",
+                         f"node id '{node_id}'{'' if explicit else ' (the default node<index>)'}"
+                         f" is the hostname of nodes[{other}] (line {line}): /etc/hosts names "
+                         "every node by hostname and id, so the name would mean two nodes; "
+                         f"choose another {'id' if explicit else 'hostname or give an id'}")
+
+
 def _check_node_identity(nodes: list, ctx: Context) -> None:
+    _node_name_problems(nodes, ctx)
     _check_unique([n and n["index"] for n in nodes], lambda i: f"nodes[{i}].index", "index", ctx)
     indexes = Counter(n["index"] for n in nodes if n is not None)
     # A default id (node<index>) of a duplicated index is reported once, as the index.

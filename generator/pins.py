@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from aos_multinode.errors import UserError
+from aos_multinode.source import FileProblem, read_input_file
 
+MAX_PINS_BYTES = 1024 * 1024
 AOS_RELEASES = ("scarthgap",)
 DEFAULT_AOS_VERSION = "v9.1.1"
-SHA = re.compile(r"^[0-9a-f]{40}$")
+# A full commit: exactly 40 lower-case hex digits (always used with fullmatch: `$` alone
+# would let a trailing newline through into the kas files).
+SHA = re.compile(r"[0-9a-f]{40}")
+# A URL or branch lands in the kas files: one line, no spaces or control characters.
+_ONE_WORD = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class PinsError(UserError):
@@ -35,9 +41,10 @@ def load_pins(path: Optional[Path | str] = None) -> dict:
     if path is None:
         return shipped_pins()
     try:
-        table = json.loads(Path(path).read_text("utf-8"))
-    except OSError as exc:
-        raise PinsError(f"{path}: cannot read pins file: {exc.strerror}") from None
+        table = json.loads(read_input_file(path, MAX_PINS_BYTES, "a pins table (JSON)")
+                           .decode("utf-8"))
+    except FileProblem as exc:
+        raise PinsError(f"{path}: {exc}") from None
     except ValueError as exc:
         raise PinsError(f"{path}: not valid JSON ({exc}); regenerate it with "
                         f"`aos-multinode pin -o {path}`") from None
@@ -67,20 +74,33 @@ def check_pins(table: object) -> list[str]:
             for key in ("url", "branch", "commit"):
                 if not isinstance(repo.get(key), str) or not repo[key]:
                     problems.append(f"releases.{release}.repos.{name}.{key} is missing")
-            if isinstance(repo.get("commit"), str) and not SHA.match(repo["commit"]):
-                problems.append(f"releases.{release}.repos.{name}.commit is not a full SHA")
+                elif key != "commit" and not _ONE_WORD.fullmatch(repo[key]):
+                    problems.append(f"releases.{release}.repos.{name}.{key} {_show(repo[key])} "
+                                    "has spaces, line breaks or control characters")
+            if isinstance(repo.get("commit"), str) and repo["commit"] and \
+                    not SHA.fullmatch(repo["commit"]):
+                problems.append(f"releases.{release}.repos.{name}.commit "
+                                f"{_show(repo['commit'])} is not a full SHA (40 lower-case hex "
+                                "digits)")
     aos = table.get("meta-aos", {})
     if not isinstance(aos, dict):
         return problems + ["meta-aos is not a mapping"]
     if "meta-aos" in table and (not isinstance(aos.get("url"), str) or not aos["url"]):
         problems.append("meta-aos.url is missing")
+    elif isinstance(aos.get("url"), str) and not _ONE_WORD.fullmatch(aos["url"]):
+        problems.append(f"meta-aos.url {_show(aos['url'])} has spaces, line breaks or control "
+                        "characters")
     tags = aos.get("tags", {})
     if not isinstance(tags, dict):
         return problems + ["meta-aos.tags is not a mapping of tags to commits"]
     for tag, sha in tags.items():
-        if not isinstance(sha, str) or not SHA.match(sha):
-            problems.append(f"meta-aos.tags.{tag} is not a full SHA")
+        if not isinstance(sha, str) or not SHA.fullmatch(sha):
+            problems.append(f"meta-aos.tags.{tag} is not a full SHA (40 lower-case hex digits)")
     return problems
+
+
+def _show(text: str) -> str:
+    return repr(text) if len(text) <= 60 else f"{text[:57]!r}... ({len(text)} characters)"
 
 
 def release_repos(table: dict, release: str) -> dict:
@@ -113,7 +133,7 @@ def aos_url(table: dict) -> str:
 
 def aos_commit(table: dict, version: str) -> str:
     """Return the meta-aos commit for `version` (a known tag or a full SHA)."""
-    if SHA.match(version):
+    if SHA.fullmatch(version):
         return version
     tags = table.get("meta-aos", {}).get("tags", {})
     if version in tags:

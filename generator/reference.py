@@ -101,5 +101,19 @@ RULES = (
     "`rebalance.policy.<x>.min_threshold` is below `max_threshold`.",
     "`aos.enabled: true` needs `yocto.release: scarthgap` (meta-aos 9).",
     "Strings that reach BitBake, shell, systemd or YAML files are restricted to safe "
-    "characters: no quotes, `$`, braces, spaces, newlines or `..` path parts.",
+    "characters: no quotes, `$`, braces, spaces, newlines or `..` path parts. The whole "
+    "value must match: a trailing newline, a tab, a control or look-alike Unicode character "
+    "is refused anywhere.",
+    "Integers are plain decimal (`8`, `1500`): YAML 1.1 forms that read as another number "
+    "(`010` is 8, `1:05` is 65, `0x1F`, `0b101`, `1_000`, `+5`) are refused. Booleans are "
+    "`true` or `false` (not `yes`/`no`/`on`/`off`). YAML tags (`!x`, `!!set`, ...) are refused "
+    "on every value, mapping and list.",
+    "A node id starts with a letter (it is a BitBake multiconfig name) and is not `all-nodes` "
+    "(kas/all-nodes.yml) or `localhost`; a hostname is not `localhost` nor all digits (or "
+    "`0x...`), which a resolver reads as an IPv4 address; no node id is another node's "
+    "hostname (/etc/hosts lists both).",
+    "A subnet is a network hosts can use: at least /8, not loopback, multicast, unspecified, "
+    "reserved, IPv4-mapped or in 0.0.0.0/8; a `static` interface's subnet is not link-local.",
+    "The Unit Config is a regular file (or `-` for standard input), never a directory, FIFO, "
+    "device or socket.",
 )

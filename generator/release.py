@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aos_multinode.errors import UserError
 from aos_multinode.model import UnitConfig
-from aos_multinode.spec import SAFE_VERSION
+from aos_multinode.spec import SAFE_VERSION, char_name, matches
 
 
 class ReleaseError(UserError):
@@ -60,9 +60,15 @@ def resolve_release(config: UnitConfig, option: str | None = None) -> Release:
     """Return the release every node image carries: --release wins, then the Unit Config's
     `release`, then git describe of the repository holding the Unit Config."""
     if option is not None:
-        if not re.match(SAFE_VERSION, option):
-            raise ReleaseError(f"--release {option!r}: use letters, digits, '.', '_', '+', '~' "
-                               "and '-' only (at most 64), e.g. --release 2026.11.0")
+        if not matches(SAFE_VERSION, option):
+            shown = option if len(option) <= 40 else f"{option[:37]}... ({len(option)} characters)"
+            bad = [char_name(ch) for ch in dict.fromkeys(option)
+                   if not matches(r"[A-Za-z0-9._+~-]", ch)][:4]
+            why = f" ({', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not allowed)" \
+                if bad else ""
+            raise ReleaseError(f"--release {shown!r}{why}: use letters, digits, '.', '_', '+', "
+                               "'~' and '-' only, starting with a letter or digit (at most 64), "
+                               "e.g. --release 2026.11.0")
         return Release(option, "option")
     if config.release is not None:
         return Release(config.release, "unit-config")

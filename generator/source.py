@@ -7,7 +7,10 @@ no duplicate keys, bounded alias expansion and nesting. The values are checked i
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,26 +58,94 @@ def _fail(name: str, line: int, column: int, message: str, path: str = "") -> Un
     return UnitConfigError([Finding(name, line, column, path, message)])
 
 
+STDIN = "-"
+
+_NOT_A_FILE = {stat.S_IFDIR: "is a directory", stat.S_IFCHR: "is a character device",
+               stat.S_IFBLK: "is a block device", stat.S_IFIFO: "is a FIFO (named pipe)",
+               stat.S_IFSOCK: "is a socket"}
+
+
+class FileProblem(Exception):
+    """A path that cannot be read as an input file; the message says why and what to do."""
+
+
 def read_source(path: Path | str, name: str | None = None) -> Source:
-    """Read `path` and return its checked node tree; raise UnitConfigError on any problem."""
-    path = Path(path)
-    name = name or str(path)
+    """Read `path` (a regular file, or `-` for standard input) and return its checked node
+    tree; raise UnitConfigError on any problem."""
+    if str(path) == STDIN:
+        name = name or "<stdin>"
+        reader = lambda: read_bounded(sys.stdin.buffer, MAX_FILE_BYTES)  # noqa: E731
+    else:
+        name = name or str(path)
+        reader = lambda: read_input_file(path, MAX_FILE_BYTES,  # noqa: E731
+                                         "the Unit Config YAML file", dash_ok=True)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(name, 1, 1, f"file is {size} bytes; a Unit Config may be at most "
-                        f"{MAX_FILE_BYTES} bytes (1 MiB). Is this the right file?")
-        data = path.read_bytes()
-    except UnitConfigError:
-        raise
-    except IsADirectoryError:
-        raise _fail(name, 1, 1, "is a directory; give the path of the Unit Config YAML "
-                    "file") from None
-    except FileNotFoundError:
-        raise _fail(name, 1, 1, "file not found; check the path") from None
-    except OSError as exc:
-        raise _fail(name, 1, 1, f"cannot read file: {exc.strerror}") from None
+        data = reader()
+    except FileProblem as exc:
+        raise _fail(name, 1, 1, str(exc)) from None
     return parse_source(data, name)
+
+
+def read_input_file(path: Path | str, limit: int, what: str = "the file",
+                    dash_ok: bool = False) -> bytes:
+    """Return the bytes of the regular file `path` (`what` it should be, for a message; with
+    `dash_ok` the caller reads `-` as standard input), at most `limit`; raise FileProblem.
+
+    Only a regular file is read: a FIFO would block until a writer comes, a device such as
+    /dev/zero never ends. The size is bounded by what is read (at most one byte more than
+    `limit`), not by `st_size`, which a file can outgrow while it is read."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileProblem("file not found; check the path") from None
+    except OSError as exc:
+        kind = _kind_of_path(Path(path))
+        if kind:
+            raise FileProblem(f"{kind}, not a file; give the path of {what}") from None
+        raise FileProblem(f"cannot read file: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _NOT_A_FILE.get(stat.S_IFMT(mode), "is not a regular file")
+            hint = " (or '-' to read standard input)" if dash_ok and not stat.S_ISDIR(mode) \
+                else ""
+            raise FileProblem(f"{kind}, not a file; give the path of {what}{hint}")
+        with os.fdopen(fd, "rb", closefd=True) as stream:
+            fd = -1
+            return read_bounded(stream, limit)
+    except OSError as exc:
+        raise FileProblem(f"cannot read file: {exc.strerror}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _kind_of_path(path: Path) -> str:
+    """Say what `path` is when it is no regular file (a socket cannot even be opened)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    return "" if stat.S_ISREG(mode) else _NOT_A_FILE.get(stat.S_IFMT(mode), "")
+
+
+def read_bounded(stream, limit: int) -> bytes:
+    """Read at most `limit` + 1 bytes from `stream`; raise FileProblem when there are more."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = stream.read(limit + 1 - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise FileProblem(f"file is more than {limit} bytes; a Unit Config may be at most "
+                          f"{limit} bytes (1 MiB). Is this the right file?"
+                          if limit == MAX_FILE_BYTES else
+                          f"file is more than {limit} bytes; is this the right file?")
+    return b"".join(chunks)
 
 
 def parse_source(data: bytes, name: str) -> Source:
@@ -225,6 +296,11 @@ def _check_graph(root: Node, name: str) -> None:
                         "levels); a Unit Config needs only a few", path)
         in_progress.add(key)
         total = 1
+        if not isinstance(node, ScalarNode) and node.tag not in _COLLECTION_TAGS:
+            what = "mapping" if isinstance(node, MappingNode) else "list"
+            findings.append(Finding(name, line, column, path or "(top level)",
+                                    f"the tag {_short_tag(node.tag)} on this {what} is not "
+                                    "understood; remove it (a Unit Config uses no YAML tags)"))
         if isinstance(node, MappingNode):
             findings.extend(_key_findings(node, name, path))
             for key_node, value_node in node.value:
@@ -248,6 +324,14 @@ def _check_graph(root: Node, name: str) -> None:
     _flatten_merges(root, set(), name, "")
 
 
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _short_tag(tag: str) -> str:
+    text = "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+    return show(text)
+
+
 _KEY_KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean (true/false)",
               "timestamp": "a date"}
 
@@ -264,13 +348,19 @@ def _key_findings(node: MappingNode, name: str, path: str) -> list[Finding]:
             continue
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        kind = key_node.tag.rsplit(":", 1)[-1]
+        kind = key_node.tag[len("tag:yaml.org,2002:"):] \
+            if key_node.tag.startswith("tag:yaml.org,2002:") else key_node.tag
         here = key_path(path, key_node.value)
         if kind == "null":
             findings.append(Finding(name, line, column, path, f"key {key_node.value!r} is empty "
                                     "(null); write a name before the ':'"))
+        elif kind not in ("str", *_KEY_KINDS):
+            findings.append(Finding(name, line, column, here, f"the tag "
+                                    f"{_short_tag(key_node.tag)} on key {show(key_node.value)} "
+                                    "is not understood; remove it (a Unit Config uses no YAML "
+                                    "tags)"))
         elif kind != "str":
-            what = _KEY_KINDS.get(kind, f"a value tagged {key_node.tag}")
+            what = _KEY_KINDS[kind]
             findings.append(Finding(name, line, column, here, f"key {show(key_node.value)} is read "
                                     f"by YAML as {what}, not a name; quote it: "
                                     f"'{key_node.value}':"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,21 @@ IPV4_PATTERN = rf"^{_IPV4}$"
 IPV6_PATTERN = rf"^{_IPV6}$"
 IPV4_NETWORK_PATTERN = rf"^{_IPV4}/(3[0-2]|[12]?[0-9])$"
 IPV6_NETWORK_PATTERN = rf"^{_IPV6}/(12[0-8]|1[01][0-9]|[1-9]?[0-9])$"
+
+
+
+def matches(pattern: str, value: str) -> bool:
+    """True when ALL of `value` matches `pattern`. Never `re.match`: its `$` also matches
+    before a final newline, so "node-1\\n" would pass a `^...$` pattern."""
+    return re.fullmatch(pattern, value) is not None
+
+
+def schema_pattern(pattern: str) -> str:
+    """Return `pattern` for the JSON Schema: a final `$` there means the end of the text in
+    ECMA-262 (editors), but also "before a final newline" in Python's `re` (jsonschema), so
+    a `(?!\\n)` after it makes both refuse a trailing newline."""
+    return pattern + r"(?!\n)" if pattern.endswith("$") else pattern
+
 
 MAX_SIZE = 2**50  # 1 PiB: more than any node's RAM, small enough to catch a typo
 MAX_DURATION = 365 * 86400
@@ -112,9 +128,19 @@ def _describe(node: Node) -> str:
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
-def _int(node: ScalarNode) -> Any:
-    """Return the integer YAML reads from an int-tagged scalar (`0x1F`, `1_000`, `1:30` too),
-    or INVALID when its text is no integer (an explicit `!!int abc`) or absurdly long."""
+DECIMAL = r"-?(0|[1-9][0-9]*)"
+_INT_FORMS = (  # how YAML 1.1 reads an int-tagged text that is not plain decimal
+    (r"[-+]?0[0-7_]+", "an octal number (a leading 0)"),
+    (r"[-+]?0x[0-9a-fA-F_]+", "a hexadecimal number"),
+    (r"[-+]?0b[01_]+", "a binary number"),
+    (r"[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+", "a base-60 number (like a time: 1:05 is 65)"),
+    (r"[-+]?[0-9]+", "a number with a '+' sign"),
+    (r"[-+]?[0-9][0-9_]*", "digits with '_' separators"),
+)
+
+
+def _raw_int(node: ScalarNode) -> Any:
+    """Return the integer YAML 1.1 reads from an int-tagged scalar, or INVALID."""
     if len(node.value) > 40:
         return INVALID
     try:
@@ -123,38 +149,90 @@ def _int(node: ScalarNode) -> Any:
         return INVALID
 
 
+def _int_form_problem(node: ScalarNode) -> str | None:
+    """Say why an int-tagged text does not mean what it looks like (`010` is 8 to YAML 1.1,
+    `1:05` is 65, `0x1F`, `0b101`, `1_000`, `+5`), or return None for plain decimal."""
+    text = node.value
+    if matches(DECIMAL, text):
+        return None
+    value = _raw_int(node)
+    kind = next((what for pattern, what in _INT_FORMS if matches(pattern, text)), None)
+    if value is INVALID or kind is None:
+        return f"{show(text)} is not an integer"
+    plain = text.lstrip("+-").replace("_", "").lstrip("0") or "0"
+    looks = f", or {'-' if text.startswith('-') else ''}{plain} if that is what you meant" \
+        if kind.startswith("an octal") and plain.isdigit() and int(plain) != abs(value) else ""
+    quote = "; quote it if it is text" if ":" in text else ""
+    return (f"{show(text)} is read by YAML 1.1 as {kind}, i.e. {value}: write integers in "
+            f"plain decimal: {value}{looks}{quote}")
+
+
+def _int(node: ScalarNode) -> Any:
+    """Return the integer of an int-tagged scalar written in plain decimal, or INVALID."""
+    if len(node.value) > 40 or not matches(DECIMAL, node.value):
+        return INVALID
+    return int(node.value)
+
+
+_TRUE, _FALSE = ("true", "True", "TRUE"), ("false", "False", "FALSE")
+
+
 def _bool(node: ScalarNode) -> Any:
-    """Return the boolean YAML reads from a bool-tagged scalar, or INVALID (`!!bool maybe`)."""
-    return _CONSTRUCTOR.bool_values.get(node.value.lower(), INVALID)
+    """Return the boolean of a bool-tagged scalar written true or false, or INVALID: YAML 1.1
+    also reads yes/no/on/off as booleans, which a Unit Config does not take."""
+    return True if node.value in _TRUE else False if node.value in _FALSE else INVALID
+
+
+def char_name(ch: str) -> str:
+    """Name a character for a message: printable ASCII as itself, anything else with its code
+    point and Unicode name, so a look-alike (Cyrillic 'а', a no-break space) or an invisible
+    one (U+2028, a tab) is seen for what it is."""
+    if ch == " ":
+        return "space"
+    if ch.isascii() and ch.isprintable():
+        return repr(ch)
+    name = unicodedata.name(ch, "")
+    shown = f"{ch!r} " if ch.isprintable() else ""
+    return f"{shown}U+{ord(ch):04X}" + (f" {name}" if name else "")
+
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 def _reject_reason(value: str, pattern: str) -> str:
     """Say which part of `value` breaks `pattern`, so the user knows what to change."""
     if not value:
         return "it is empty"
-    if "\n" in value or "\r" in value:
-        return "it contains a line break"
-    bad = [ch for ch in dict.fromkeys(value) if not re.match(pattern, f"a{ch}a")]
+    if any(ch in _LINE_BREAKS for ch in value):
+        breaks = ", ".join(char_name(ch) for ch in dict.fromkeys(value) if ch in _LINE_BREAKS)
+        return f"it contains a line break ({breaks})"
+    bad = [ch for ch in dict.fromkeys(value) if not matches(pattern, f"a{ch}a")]
     for part in ("..", "//", "/."):
-        if not bad and part in value and not re.match(pattern, f"a{part}a"):
+        if not bad and part in value and not matches(pattern, f"a{part}a"):
             return f"{part!r} is not allowed"
     if bad:
-        names = ["upper-case letters"] if any(ch.isupper() for ch in bad) else []
-        names += ["space" if ch == " " else repr(ch) for ch in bad if not ch.isupper()][:6]
+        upper = [ch for ch in bad if ch.isascii() and ch.isupper()]
+        names = ["upper-case letters"] if upper else []
+        names += [char_name(ch) for ch in bad if ch not in upper][:6]
         plural = len(names) > 1 or names == ["upper-case letters"]
         return f"{', '.join(names)} {'are' if plural else 'is'} not allowed"
-    if not re.match(pattern, value[0] + "a"):
-        return f"it must not start with {value[0]!r}"
-    if not re.match(pattern, "a" + value[-1]):
-        return f"it must not end with {value[-1]!r}"
-    longest = max((n for n in range(1, 257) if re.match(pattern, "a" * n)), default=0)
+    if not matches(pattern, value[0] + "a"):
+        return f"it must not start with {char_name(value[0])}"
+    if not matches(pattern, "a" + value[-1]):
+        return f"it must not end with {char_name(value[-1])}"
+    longest = max((n for n in range(1, 257) if matches(pattern, "a" * n)), default=0)
     if len(value) > longest:
         return f"it is {len(value)} characters long; at most {longest} are allowed"
     return "check its form"
 
 
+YAML_TAG = "tag:yaml.org,2002:"
+
+
 def _is_tag(node: Node, *tags: str) -> bool:
-    return isinstance(node, ScalarNode) and node.tag.rsplit(":", 1)[-1] in tags
+    """True when `node` is a scalar with one of the standard YAML `tags` (`str`, `int`, ...):
+    exactly `tag:yaml.org,2002:<name>`, so `!my:str` or `tag:x.org,2002:int` are not."""
+    return isinstance(node, ScalarNode) and node.tag in {YAML_TAG + tag for tag in tags}
 
 
 class FieldType:
@@ -185,14 +263,14 @@ class Str(FieldType):
             hint = " (quote it to make it text)" if _is_tag(node, "bool", "null", "int",
                                                               "float", "timestamp") else ""
             return ctx.error(node, path, f"expected {self.what}, got {_describe(node)}{hint}")
-        if not re.match(self.pattern, value):
+        if not matches(self.pattern, value):
             reason = _reject_reason(value, self.pattern)
             return ctx.error(node, path, f"{show(value)} is not {self.what}: {reason} "
                              f"(e.g. {self.example!r})")
         return value
 
     def schema(self):
-        text = {"type": "string", "pattern": self.pattern}
+        text = {"type": "string", "pattern": schema_pattern(self.pattern)}
         if self.numbers_ok:
             return {"anyOf": [text, {"type": "number", "minimum": 0}],
                     "description": self.what}
@@ -206,7 +284,8 @@ class DnsLabel(Str):
 
     def check(self, node, path, ctx):
         value = super().check(node, path, ctx)
-        if value is INVALID and _is_tag(node, "str") and re.match(DNS_LABEL, node.value.lower()):
+        if value is INVALID and _is_tag(node, "str") and node.value.isascii() and \
+                matches(DNS_LABEL, node.value.lower()):
             ctx.findings[-1] = Finding(ctx.file, *position(node), path,
                                        f"{show(node.value)} has upper-case letters; use "
                                        f"{node.value.lower()!r}")
@@ -221,6 +300,9 @@ class Int(FieldType):
     def check(self, node, path, ctx):
         if not _is_tag(node, "int"):
             return ctx.error(node, path, f"expected an integer, got {_describe(node)}")
+        problem = _int_form_problem(node)
+        if problem:
+            return ctx.error(node, path, f"{problem} ({self._range()})")
         value = _int(node)
         if value is INVALID:
             return ctx.error(node, path, f"{show(node.value)} is not an integer that can be used "
@@ -262,7 +344,10 @@ class Bool(FieldType):
             return ctx.error(node, path, f"expected true or false, got {_describe(node)}")
         value = _bool(node)
         if value is INVALID:
-            return ctx.error(node, path, f"expected true or false, got {show(node.value)}")
+            read = _CONSTRUCTOR.bool_values.get(node.value.lower())
+            meant = f" (YAML 1.1 reads it as {str(read).lower()}; write {str(read).lower()})" \
+                if read is not None else ""
+            return ctx.error(node, path, f"expected true or false, got {show(node.value)}{meant}")
         return value
 
     def schema(self):
@@ -296,10 +381,13 @@ class Size(FieldType):
     def check(self, node, path, ctx):
         value = INVALID
         if _is_tag(node, "int"):
+            problem = _int_form_problem(node)
+            if problem:
+                return ctx.error(node, path, f"{problem} (a bare number counts MiB)")
             mib = _int(node)
             value = mib * 2**20 if mib is not INVALID else INVALID
-        elif _is_tag(node, "str") and re.match(SIZE_PATTERN, node.value) and \
-                len(node.value) <= 32:
+        elif _is_tag(node, "str") and len(node.value) <= 32 and \
+                matches(SIZE_PATTERN, node.value):
             text = node.value.replace(" ", "")
             number = re.match(r"[0-9.]+", text).group(0)
             value = int(float(number) * _SIZE_UNITS[text[len(number):].lower()])
@@ -316,7 +404,7 @@ class Size(FieldType):
 
     def schema(self):
         return {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SIZE // 2**20},
-                          {"type": "string", "pattern": SIZE_PATTERN}],
+                          {"type": "string", "pattern": schema_pattern(SIZE_PATTERN)}],
                 "description": "integer MiB, or a string with a unit: 512MiB, 4GiB, 4G"}
 
 
@@ -329,9 +417,12 @@ class Duration(FieldType):
     def check(self, node, path, ctx):
         value = INVALID
         if _is_tag(node, "int"):
+            problem = _int_form_problem(node)
+            if problem:
+                return ctx.error(node, path, f"{problem} (a bare number counts seconds)")
             value = _int(node)
-        elif _is_tag(node, "str") and node.value and re.match(DURATION_PATTERN, node.value) \
-                and len(node.value) <= 32:
+        elif _is_tag(node, "str") and node.value and len(node.value) <= 32 \
+                and matches(DURATION_PATTERN, node.value):
             factors = {"d": 86400, "h": 3600, "m": 60, "s": 1}
             value = sum(int(n) * factors[u] for n, u in re.findall(r"([0-9]+)([dhms])", node.value))
         if value is INVALID:
@@ -347,7 +438,8 @@ class Duration(FieldType):
 
     def schema(self):
         return {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_DURATION},
-                          {"type": "string", "pattern": DURATION_PATTERN, "minLength": 2}],
+                          {"type": "string", "pattern": schema_pattern(DURATION_PATTERN),
+                           "minLength": 2}],
                 "description": "integer seconds, or 30s, 2m, 1h"}
 
 
@@ -366,8 +458,9 @@ class IPAddress(FieldType):
         return address
 
     def schema(self):
-        return {"type": "string", "anyOf": [{"format": "ipv4", "pattern": IPV4_PATTERN},
-                                            {"format": "ipv6", "pattern": IPV6_PATTERN}]}
+        return {"type": "string",
+                "anyOf": [{"format": "ipv4", "pattern": schema_pattern(IPV4_PATTERN)},
+                          {"format": "ipv6", "pattern": schema_pattern(IPV6_PATTERN)}]}
 
 
 def _prefix_hint(text: str) -> str:
@@ -398,14 +491,14 @@ class Network(FieldType):
                                  f"form such as 10.0.0.0/24 or fd00::/64{_prefix_hint(node.value)}")
             return ctx.error(node, path, f"{show(node.value)} has host bits set; did you mean "
                              f"{fixed}?")
-        if not re.search(r"/(0|[1-9][0-9]{0,2})$", node.value):
+        if not re.search(r"/(0|[1-9][0-9]{0,2})\Z", node.value):
             return ctx.error(node, path, f"{show(node.value)}: write the prefix length in CIDR "
                              f"form: {network}")
         return network
 
     def schema(self):
-        return {"type": "string", "anyOf": [{"pattern": IPV4_NETWORK_PATTERN},
-                                            {"pattern": IPV6_NETWORK_PATTERN}]}
+        return {"type": "string", "anyOf": [{"pattern": schema_pattern(IPV4_NETWORK_PATTERN)},
+                                            {"pattern": schema_pattern(IPV6_NETWORK_PATTERN)}]}
 
 
 @dataclass

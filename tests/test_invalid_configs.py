@@ -171,6 +171,18 @@ PAYLOADS = {
     "semicolon": "a;reboot",
     "variable": "${HOME}",
     "empty": "",
+    # A valid value plus one invisible character: Python's `$` matches before a final
+    # newline, so only a full match keeps these out.
+    "trailing-newline": "n1\n",
+    "trailing-crlf": "n1\r\n",
+    "line-separator": "n1\u2028",
+    "next-line": "n1\x85",
+    "tab": "n1\t",
+    "nul": "n1\x00",
+    "terminal-escape": "n1\x1b[2J",
+    "cyrillic-look-alike": "n\u0430",
+    "fullwidth": "\uff4e1",
+    "very-long": "n" * 300,
 }
 
 BASE = """\
