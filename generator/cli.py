@@ -238,6 +238,10 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     from aos_multinode.generate import generate_files
     from aos_multinode.write import classify, leftovers, write_tree
 
+    if unit_config == "-":
+        raise click.UsageError("generate needs the Unit Config as a file, not `-`: the "
+                               "generated CI files name its path and the release comes from "
+                               "its git repository; save it to a file first")
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
         term.echo(term.finding_line(finding), err=True)

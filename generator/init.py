@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.render import environment
-from aos_multinode.spec import DNS_LABEL
+from aos_multinode.spec import DNS_LABEL, matches
 
 
 class InitError(UserError):
@@ -32,9 +31,9 @@ class Answers:
 def check_answers(answers: Answers) -> list[str]:
     """Return what is wrong with the answers (empty when they make a valid file)."""
     problems = []
-    if not re.match(DNS_LABEL, answers.device_id):
+    if not matches(DNS_LABEL, answers.device_id):
         problems.append(f"device id {answers.device_id!r} is not a DNS label (a-z, 0-9, '-')")
-    bad = [r for r in answers.roles if not re.match(DNS_LABEL, r)]
+    bad = [r for r in answers.roles if not matches(DNS_LABEL, r)]
     if bad or not answers.roles:
         problems.append(f"role names must be DNS labels, got {', '.join(bad) or 'none'}")
     if len(set(answers.roles)) != len(answers.roles):

@@ -209,7 +209,7 @@ def aos_unit_config(config: UnitConfig, release: str) -> dict:
 
 def aos_version(release: str) -> str:
     """Aos wants a semantic version; keep the release when it is one, else prefix 0.0.0-."""
-    if re.match(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$", release):
+    if re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?", release):
         return release.lstrip("v")
     return f"0.0.0-{re.sub(r'[^0-9A-Za-z.-]', '-', release)}"
 

@@ -157,3 +157,14 @@ def test_rejected_unit_config_writes_nothing(tmp_path):
     unreadable = tmp_path / "nothing.yaml"
     assert run_cli("generate", str(unreadable), "-o", str(fresh)).returncode == 2
     assert not fresh.exists()
+
+
+def test_generate_refuses_stdin(tmp_path):
+    """validate reads `-`; generate needs a file (its path is in the CI files, its release
+    comes from its git repository): a usage error, nothing written."""
+    from layer_helpers import run_cli as run_process
+
+    result = run_process("generate", "-", "-o", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "not `-`" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

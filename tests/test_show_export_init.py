@@ -221,3 +221,14 @@ def test_no_color_and_pipes_give_plain_text(tmp_path):
     forced = subprocess.run([sys.executable, "-m", "aos_multinode", "--color", "always",
                              "validate", str(bad)], capture_output=True, text=True)
     assert "\x1b[" in forced.stderr
+
+
+def test_init_answers_refuse_a_trailing_newline():
+    """init's early check matches the whole answer, as the validator does ("x\\n" is no
+    DNS label)."""
+    from aos_multinode.init import Answers, check_answers
+
+    assert check_answers(Answers(device_id="my-device")) == []
+    assert any("device id" in p for p in check_answers(Answers(device_id="my-device\n")))
+    assert any("role names" in p
+               for p in check_answers(Answers(roles=("main", "worker\n"))))
