@@ -390,3 +390,74 @@ def test_mdns_discovery_resolves_through_system_resolver(lab, tmp_path):
     finally:
         for slot in range(3):
             lab.stop(slot)
+
+
+FLOOD_SENDER = r"""
+import json, os, socket, sys, time
+target, port, churn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+good = {"proto": "aos-cluster/1", "device_id": "test-device", "cluster_id": "test-cluster",
+        "node_id": "node1", "role": "worker", "release": "2026.11.0", "boot_id": "b",
+        "instance": "i", "seq": 1, "clock": time.time()}
+def hello(**changes):
+    return json.dumps({**good, **changes}).encode()
+hostile = [hello(clock=10 ** 400), hello(seq=10 ** 400), hello(echo={"t0": 10 ** 400, "t1": 1}),
+           hello(clock=-1e300), hello(seq=True), b"[" * 1400, b'{"a":' * 280,
+           hello(node_id="x" * 253, instance="\xff"), os.urandom(1400), b"\xff" * 1400,
+           hello().replace(b'"seq": 1', b'"seq": NaN'), os.urandom(9000)]
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sent = 0
+for i in range(churn):
+    # Churn: node1 restarted, again and again (a new instance each hello), and one hostile
+    # datagram, one unknown node ID and one spoofed node2 for every fifth of them.
+    sock.sendto(hello(instance=f"churn{i}", seq=1, clock=time.time()), (target, port))
+    sent += 1
+    if i % 5 == 0:
+        for payload in (hostile[i // 5 % len(hostile)], hello(node_id=f"ghost{i}"),
+                        hello(node_id="node2", instance=f"spoof{i}", release="spoofed")):
+            sock.sendto(payload, (target, port))
+            sent += 1
+    time.sleep(0.001)  # paced: the point is the agent's work per datagram, not lost packets
+print(sent)
+"""
+
+
+def read_counters(lab: Lab, slot: int) -> dict:
+    """Return the counters of `slot`'s state file ({} while unavailable)."""
+    try:
+        return json.loads(lab.state_path(slot).read_text())["counters"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def test_flood_of_hostile_and_churned_hellos(lab, cluster):
+    """Hostile datagrams (the 400-digit clock, garbage, deep nesting), hellos claiming a new
+    instance of node1 each time, unknown node IDs and a spoofed node2, sent at the agent of
+    `main` from the test's own namespace: every agent stays up without a traceback, what
+    the churn makes it do stays bounded by its ticks, and it is healthy once the flood
+    stops."""
+    before = lab.wait_for(lambda: read_counters(lab, 0), timeout=5)
+    churn = 2000
+    result = sh(IP, "netns", "exec", lab.ns(3), sys.executable, "-c", FLOOD_SENDER,
+                lab.address(0), str(cluster["main"]["port"]), str(churn))
+    sent = int(result.stdout)
+    time.sleep(2 * HELLO_INTERVAL_S)  # let the last datagrams in, and a tick write them
+    after = read_counters(lab, 0)
+    delta = {key: after[key] - before[key] for key in before}
+    for slot in range(3):
+        assert lab.agents[slot].poll() is None, agent_log(lab, slot)
+        assert "Traceback" not in agent_log(lab, slot)
+    assert delta["received"] >= 0.9 * sent, (delta, sent)  # the flood did reach the agent
+    # Per tick the agent writes its state once and sends each of its 2 peers a hello. On top
+    # of that each churned peer (node1, and node2 through the spoofer) may be answered out of
+    # turn at most once per hello_interval_s, which costs one reply and one write. Without
+    # that limit each churned hello cost both: hundreds of writes for a dozen ticks.
+    ticks = delta["ticks"]
+    assert 0 < ticks < churn / 20, delta
+    assert delta["writes"] <= ticks + 2 * (ticks + 1) + 1, delta
+    assert delta["sent"] <= 2 * ticks + 2 * (ticks + 1), delta
+    ignored = json.loads(lab.state_path(0).read_text())["ignored"]
+    assert ignored["malformed"] > 0 and ignored["oversized"] > 0 and ignored["unknown_node"] > 0
+    assert ignored["internal_error"] == 0
+    # Once the flood stops, the spoofed claims expire and the cluster is healthy again.
+    assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=DOWN_AFTER_S + 5), \
+        [lab.status(s) for s in range(3)]
