@@ -138,10 +138,11 @@ class Lab:
         self.hosts_dirs.insert(0, folder)
         (folder / "hosts").write_text(text)
 
-    def start(self, slot: int, config: dict) -> subprocess.Popen:
-        """Start an agent in `slot` from `config` (a node's view: "self" and "peers"); return
-        its process. The agent gets what a node gets: the device's cluster.json (every node)
-        and a node.conf naming the node, as the service starts it."""
+    def start(self, slot: int, config: dict, key: bytes | None = None) -> subprocess.Popen:
+        """Start an agent in `slot` from `config` (a node's view: "self" and "peers"), with
+        the device key `key` (None: none); return its process. The agent gets what a node
+        gets: the device's cluster.json (every node), a node.conf naming the node and, with
+        a key, the key file, as the service starts it."""
         device = {key: value for key, value in config.items() if key not in ("self", "peers")}
         device["nodes"] = [config["self"], *config["peers"]]
         path = self.workdir / f"cluster-{slot}.json"
@@ -149,12 +150,18 @@ class Lab:
         identity = self.workdir / f"node-{slot}.conf"
         identity.write_text(f'NODE_ID="{config["self"]["id"]}"\n')
         self.state_path(slot).unlink(missing_ok=True)
+        # Always an explicit --key: a key file on the host must never reach the test's agents.
+        key_path = self.workdir / f"key-{slot}"
+        key_path.unlink(missing_ok=True)
+        if key is not None:
+            key_path.write_bytes(key)
+            key_path.chmod(0o600)
         log = open(self.workdir / f"agent-{slot}.log", "ab")
         # `ip netns exec` execs the command itself, so the process is the agent.
         proc = subprocess.Popen(
             [IP, "netns", "exec", self.ns(slot), sys.executable, str(AGENT), "agent",
              "--config", str(path), "--identity", str(identity),
-             "--state", str(self.state_path(slot))],
+             "--state", str(self.state_path(slot)), "--key", str(key_path)],
             stdout=log, stderr=log)
         log.close()
         self.agents[slot] = proc
@@ -461,3 +468,72 @@ def test_flood_of_hostile_and_churned_hellos(lab, cluster):
     # Once the flood stops, the spoofed claims expire and the cluster is healthy again.
     assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=DOWN_AFTER_S + 5), \
         [lab.status(s) for s in range(3)]
+
+
+KEY = b"0123456789abcdef" * 4
+
+REPLAYER = r"""
+import hashlib, hmac, json, socket, sys, time
+target, port, key, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), float(sys.argv[4])
+def seal(body):
+    mac = hmac.new(key, b"aos-cluster/1 hello\0" + body, hashlib.sha256).hexdigest().encode()
+    return b"aos-mac1 " + mac + b" " + body
+base = {"proto": "aos-cluster/1", "device_id": "test-device", "cluster_id": "test-cluster",
+        "node_id": "node2", "role": "worker", "release": "2026.11.0", "boot_id": "b",
+        "instance": "recorded", "seq": 1}
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+recorded = [seal(json.dumps({**base, "seq": n, "clock": time.time() - 60,
+                             "echo": {"t0": time.time() - 60 + n, "t1": time.time() - 60}})
+                 .encode()) for n in range(1, 6)]
+recorded.append(seal(json.dumps({**base, "seq": 9, "clock": time.time()}).encode()))  # no echo
+forged = json.dumps({**base, "instance": "forged", "clock": time.time()}).encode()
+sent, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    for data in (*recorded, forged, seal(forged)[:-3] + b"}}}"):
+        sock.sendto(data, (target, port))
+        sent += 1
+    time.sleep(0.01)
+print(sent)
+"""
+
+
+def test_authenticated_hellos_and_a_masked_dead_node(lab, tmp_path):
+    """Three nodes with one device key: healthy, and `status` says hellos are authenticated.
+    Then node2 dies while a spoofer in another namespace keeps sending hellos for it: forged
+    ones without the key's MAC, and authentic sealed hellos recorded earlier. node2 is still
+    reported down, within down_after_s as usual."""
+    configs = render(tmp_path, 3)
+    for slot, node_id in enumerate(configs):
+        lab.start(slot, configs[node_id], key=KEY)
+    try:
+        assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=15), \
+            [lab.status(s) for s in range(3)]
+        assert lab.status(0)[1]["authentication"]["hellos"] == "hmac-sha256"
+        table = sh(IP, "netns", "exec", lab.ns(0), sys.executable, str(AGENT), "status",
+                   "--state", str(lab.state_path(0)), check=False).stdout
+        assert "hellos: authenticated (HMAC-SHA256, key " in table
+        spoofer = subprocess.Popen(
+            [IP, "netns", "exec", lab.ns(3), sys.executable, "-c", REPLAYER, lab.address(0),
+             str(configs["main"]["port"]), KEY.decode(), str(DOWN_AFTER_S + 3)],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            lab.stop(2)
+            killed = time.monotonic()
+            down = lab.wait_for(lambda: state_file_peer(lab, 0, "node2").get("state") == "down",
+                                timeout=DOWN_AFTER_S + 2, step=0.02)
+            detected = time.monotonic() - killed
+            assert down and detected <= DOWN_AFTER_S + 1.0, detected
+            time.sleep(1.0)  # the spoofer is still at it: node2 stays down
+            assert state_file_peer(lab, 0, "node2")["state"] == "down"
+        finally:
+            sent = int(spoofer.communicate(timeout=30)[0])
+        code, state = lab.status(0)
+        assert code == 1 and "node2: down" in state["problems"]
+        ignored = state["ignored"]
+        assert ignored["unauthenticated"] > sent / 10 and ignored["unproven"] > 0, ignored
+        assert peer_state(lab, 0, "node1")["state"] == "up"
+        assert lab.agents[0].poll() is None and "Traceback" not in agent_log(lab, 0)
+    finally:
+        for slot in range(3):
+            lab.stop(slot)

@@ -597,6 +597,7 @@ def test_next_expiry_is_when_the_first_silent_peer_goes_down(configs):
 # Each module the agent imports -> the openembedded-core python3 package holding it
 # (python3-manifest.json); docs/agent.md and the recipe's RDEPENDS follow this table.
 IMPORTS = {"argparse": "python3-core", "collections": "python3-core", "ipaddress": "python3-core",
+           "hashlib": "python3-crypt", "hmac": "python3-netclient",
            "math": "python3-core", "os": "python3-core", "select": "python3-core",
            "signal": "python3-core", "sys": "python3-core", "threading": "python3-core",
            "time": "python3-core", "json": "python3-json", "socket": "python3-io"}
@@ -610,7 +611,10 @@ def test_agent_imports_only_what_the_recipe_provides():
               if isinstance(node, ast.ImportFrom)}
     assert names == set(IMPORTS)
     docs = (ROOT / "docs/agent.md").read_text()
-    assert "RDEPENDS:${PN} = \"python3-core python3-io python3-json\"" in docs
+    rdepends = " ".join(sorted(set(IMPORTS.values())))
+    assert f"RDEPENDS:${{PN}} = \"{rdepends}\"" in docs
+    recipe = (FILES.parent / "aos-cluster-agent.bb.j2").read_text()
+    assert f"{{{{ device_recipe }}}} {rdepends}\"" in recipe
 
 
 # --- what a hostile sender can make the agent do ---------------------------------------------
