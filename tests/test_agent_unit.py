@@ -664,6 +664,16 @@ def test_log_lines_are_rate_limited_and_cut(capsys):
         "aos-cluster: 47 log lines suppressed in 10 s", "aos-cluster: after"]
 
 
+def test_one_shot_messages_are_not_limited(capsys):
+    """Until the agent runs, nothing is suppressed: `status` and configuration errors always
+    show, however many lines came before."""
+    log = ac.Log(window=10.0, clock=lambda: 0.0)
+    for i in range(100):
+        log(f"line {i}")
+    assert len(capsys.readouterr().err.splitlines()) == 100
+    assert ac.log.burst == float("inf")
+
+
 def test_drain_survives_a_bug_in_the_agent(configs, monkeypatch, capsys):
     """Belt and braces: if handling a datagram ever raised, the agent counts it and goes on
     (no traceback, no exit); the fuzz tests make sure this is not reached."""
