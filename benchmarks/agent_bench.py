@@ -7,6 +7,15 @@ steady state. It reuses the namespace lab of tests/test_agent_netns.py, so the s
 Unit Config -> generator -> agent path is measured. Results print as a Markdown table.
 
     sudo .venv/bin/python benchmarks/agent_bench.py [--nodes 3 8] [--timing default fast]
+
+--churn measures instead what instance churn makes one agent do: a sender in a fifth
+namespace claims a new instance of node1 in each hello, paced at about 1000 hellos/s, at the
+agent of `main` in a 3-node cluster; state-file writes, hellos sent and ticks come from the
+agent's own counters (state file), and hellos sent also from UDP OutDatagrams of its
+namespace. --unlimited measures a copy of the agent with the out-of-turn answer limit taken
+out (the behaviour before it), for comparison.
+
+    sudo .venv/bin/python benchmarks/agent_bench.py --churn [--unlimited] [--window 10]
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ import importlib.util
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -153,6 +164,95 @@ def run(count: int, timing_name: str, repeat: int, window: float) -> dict:
             "converge": converge, "detect": detect, "cpu": cpu, "rss": rss}
 
 
+CHURNER = r"""
+import json, socket, sys, time
+target, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+good = {"proto": "aos-cluster/1", "device_id": "test-device", "cluster_id": "test-cluster",
+        "node_id": "node1", "role": "worker", "release": "2026.11.0", "boot_id": "b", "seq": 1}
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sent, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    sock.sendto(json.dumps({**good, "instance": f"churn{sent}", "clock": time.time()}).encode(),
+                (target, port))
+    sent += 1
+    time.sleep(0.001)
+print(sent)
+"""
+LIMIT = 'if peer.welcomed is None or now - peer.welcomed >= self.cfg["hello_interval_s"]:'
+
+
+def unlimited_agent(workdir: Path) -> Path:
+    """Return a copy of the agent without the out-of-turn answer limit."""
+    text = netns.AGENT.read_text()
+    if LIMIT not in text:
+        raise RuntimeError("the agent's answer limit is not where the benchmark expects it")
+    copy = workdir / "aos-cluster-unlimited"
+    copy.write_text(text.replace(LIMIT, "if True:"))
+    return copy
+
+
+def udp_out(lab, slot: int) -> int:
+    """Return UDP OutDatagrams of `slot`'s namespace (only the agent sends there)."""
+    lines = netns.sh(netns.IP, "netns", "exec", lab.ns(slot), "cat",
+                     "/proc/net/snmp").stdout.splitlines()
+    udp = [line.split()[1:] for line in lines if line.startswith("Udp:")]
+    return int(dict(zip(udp[0], udp[1]))["OutDatagrams"])
+
+
+def counters(lab, slot: int) -> dict:
+    return {**read_state(lab, slot).get("counters", {}), "udp_out": udp_out(lab, slot)}
+
+
+def run_churn(window: float, unlimited: bool, timing_name: str) -> list[dict]:
+    """Return the agent's work over `window` s idle, then over `window` s of churn."""
+    timing = TIMINGS[timing_name]
+    agent = netns.AGENT
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if unlimited:
+            netns.AGENT = unlimited_agent(workdir)
+        lab = netns.Lab(workdir, slots=4)
+        try:
+            configs = netns.render(workdir, 3)
+            slots = start_all(lab, configs, timing)
+            if wait(lambda: healthy(lab, slots), timeout=60) is None:
+                raise RuntimeError("cluster did not converge")
+            rows = []
+            for phase in ("idle", "churn"):
+                before = counters(lab, 0)
+                if phase == "idle":
+                    time.sleep(window)
+                    churned = 0
+                else:
+                    churned = int(netns.sh(
+                        netns.IP, "netns", "exec", lab.ns(3), sys.executable, "-c", CHURNER,
+                        lab.address(0), str(configs["main"]["port"]), str(window)).stdout)
+                time.sleep(2 * timing[0])
+                after = counters(lab, 0)
+                rows.append({"phase": phase, "churned": churned,
+                             **{k: after[k] - before[k] for k in after}})
+                time.sleep(timing[1] + 1)  # the churn's traces expire before the next phase
+        finally:
+            lab.close()
+            netns.AGENT = agent
+    return rows
+
+
+def print_churn(args) -> None:
+    for unlimited in ([False, True] if args.unlimited else [False]):
+        for timing in args.timing:
+            print(f"| agent | hello / down after | phase | hellos to it | received | ticks "
+                  f"| state writes | hellos sent (UDP out) | writes per tick | sent per tick |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            for r in run_churn(args.window, unlimited, timing):
+                t = TIMINGS[timing]
+                print(f"| {'no answer limit' if unlimited else 'this one'} "
+                      f"| {t[0]:g} s / {t[1]:g} s | {r['phase']} | {r['churned']} "
+                      f"| {r['received']} | {r['ticks']} | {r['writes']} "
+                      f"| {r['sent']} ({r['udp_out']}) | {r['writes'] / r['ticks']:.2f} "
+                      f"| {r['sent'] / r['ticks']:.2f} |", flush=True)
+
+
 def spread(values: list[float]) -> str:
     """Return 'median (min-max)' of `values` in seconds."""
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
@@ -164,11 +264,18 @@ def main() -> int:
     parser.add_argument("--timing", nargs="+", choices=list(TIMINGS), default=list(TIMINGS))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--window", type=float, default=30.0, help="steady-state window, s")
+    parser.add_argument("--churn", action="store_true",
+                        help="measure instance churn instead (3 nodes)")
+    parser.add_argument("--unlimited", action="store_true",
+                        help="with --churn: also measure the agent without its answer limit")
     args = parser.parse_args()
     reason = netns.netns_unavailable()
     if reason:
         print(f"cannot run: {reason}")
         return 2
+    if args.churn:
+        print_churn(args)
+        return 0
     print("| nodes | hello / down after | start to all healthy, s | dead node reported down, s "
           "| CPU per agent, % of a core (mean, max) | VmRSS per agent, MiB (mean, max) |")
     print("|---|---|---|---|---|---|")

@@ -138,10 +138,11 @@ class Lab:
         self.hosts_dirs.insert(0, folder)
         (folder / "hosts").write_text(text)
 
-    def start(self, slot: int, config: dict) -> subprocess.Popen:
-        """Start an agent in `slot` from `config` (a node's view: "self" and "peers"); return
-        its process. The agent gets what a node gets: the device's cluster.json (every node)
-        and a node.conf naming the node, as the service starts it."""
+    def start(self, slot: int, config: dict, key: bytes | None = None) -> subprocess.Popen:
+        """Start an agent in `slot` from `config` (a node's view: "self" and "peers"), with
+        the device key `key` (None: none); return its process. The agent gets what a node
+        gets: the device's cluster.json (every node), a node.conf naming the node and, with
+        a key, the key file, as the service starts it."""
         device = {key: value for key, value in config.items() if key not in ("self", "peers")}
         device["nodes"] = [config["self"], *config["peers"]]
         path = self.workdir / f"cluster-{slot}.json"
@@ -149,12 +150,18 @@ class Lab:
         identity = self.workdir / f"node-{slot}.conf"
         identity.write_text(f'NODE_ID="{config["self"]["id"]}"\n')
         self.state_path(slot).unlink(missing_ok=True)
+        # Always an explicit --key: a key file on the host must never reach the test's agents.
+        key_path = self.workdir / f"key-{slot}"
+        key_path.unlink(missing_ok=True)
+        if key is not None:
+            key_path.write_bytes(key)
+            key_path.chmod(0o600)
         log = open(self.workdir / f"agent-{slot}.log", "ab")
         # `ip netns exec` execs the command itself, so the process is the agent.
         proc = subprocess.Popen(
             [IP, "netns", "exec", self.ns(slot), sys.executable, str(AGENT), "agent",
              "--config", str(path), "--identity", str(identity),
-             "--state", str(self.state_path(slot))],
+             "--state", str(self.state_path(slot)), "--key", str(key_path)],
             stdout=log, stderr=log)
         log.close()
         self.agents[slot] = proc
@@ -387,6 +394,146 @@ def test_mdns_discovery_resolves_through_system_resolver(lab, tmp_path):
     try:
         assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=15), \
             [lab.status(s) for s in range(3)]
+    finally:
+        for slot in range(3):
+            lab.stop(slot)
+
+
+FLOOD_SENDER = r"""
+import json, os, socket, sys, time
+target, port, churn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+good = {"proto": "aos-cluster/1", "device_id": "test-device", "cluster_id": "test-cluster",
+        "node_id": "node1", "role": "worker", "release": "2026.11.0", "boot_id": "b",
+        "instance": "i", "seq": 1, "clock": time.time()}
+def hello(**changes):
+    return json.dumps({**good, **changes}).encode()
+hostile = [hello(clock=10 ** 400), hello(seq=10 ** 400), hello(echo={"t0": 10 ** 400, "t1": 1}),
+           hello(clock=-1e300), hello(seq=True), b"[" * 1400, b'{"a":' * 280,
+           hello(node_id="x" * 253, instance="\xff"), os.urandom(1400), b"\xff" * 1400,
+           hello().replace(b'"seq": 1', b'"seq": NaN'), os.urandom(9000)]
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sent = 0
+for i in range(churn):
+    # Churn: node1 restarted, again and again (a new instance each hello), and one hostile
+    # datagram, one unknown node ID and one spoofed node2 for every fifth of them.
+    sock.sendto(hello(instance=f"churn{i}", seq=1, clock=time.time()), (target, port))
+    sent += 1
+    if i % 5 == 0:
+        for payload in (hostile[i // 5 % len(hostile)], hello(node_id=f"ghost{i}"),
+                        hello(node_id="node2", instance=f"spoof{i}", release="spoofed")):
+            sock.sendto(payload, (target, port))
+            sent += 1
+    time.sleep(0.001)  # paced: the point is the agent's work per datagram, not lost packets
+print(sent)
+"""
+
+
+def read_counters(lab: Lab, slot: int) -> dict:
+    """Return the counters of `slot`'s state file ({} while unavailable)."""
+    try:
+        return json.loads(lab.state_path(slot).read_text())["counters"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def test_flood_of_hostile_and_churned_hellos(lab, cluster):
+    """Hostile datagrams (the 400-digit clock, garbage, deep nesting), hellos claiming a new
+    instance of node1 each time, unknown node IDs and a spoofed node2, sent at the agent of
+    `main` from the test's own namespace: every agent stays up without a traceback, what
+    the churn makes it do stays bounded by its ticks, and it is healthy once the flood
+    stops."""
+    before = lab.wait_for(lambda: read_counters(lab, 0), timeout=5)
+    churn = 2000
+    result = sh(IP, "netns", "exec", lab.ns(3), sys.executable, "-c", FLOOD_SENDER,
+                lab.address(0), str(cluster["main"]["port"]), str(churn))
+    sent = int(result.stdout)
+    time.sleep(2 * HELLO_INTERVAL_S)  # let the last datagrams in, and a tick write them
+    after = read_counters(lab, 0)
+    delta = {key: after[key] - before[key] for key in before}
+    for slot in range(3):
+        assert lab.agents[slot].poll() is None, agent_log(lab, slot)
+        assert "Traceback" not in agent_log(lab, slot)
+    assert delta["received"] >= 0.9 * sent, (delta, sent)  # the flood did reach the agent
+    # Per tick the agent writes its state once and sends each of its 2 peers a hello. On top
+    # of that each churned peer (node1, and node2 through the spoofer) may be answered out of
+    # turn at most once per hello_interval_s, which costs one reply and one write. Without
+    # that limit each churned hello cost both: hundreds of writes for a dozen ticks.
+    ticks = delta["ticks"]
+    assert 0 < ticks < churn / 20, delta
+    assert delta["writes"] <= ticks + 2 * (ticks + 1) + 1, delta
+    assert delta["sent"] <= 2 * ticks + 2 * (ticks + 1), delta
+    ignored = json.loads(lab.state_path(0).read_text())["ignored"]
+    assert ignored["malformed"] > 0 and ignored["oversized"] > 0 and ignored["unknown_node"] > 0
+    assert ignored["internal_error"] == 0
+    # Once the flood stops, the spoofed claims expire and the cluster is healthy again.
+    assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=DOWN_AFTER_S + 5), \
+        [lab.status(s) for s in range(3)]
+
+
+KEY = b"0123456789abcdef" * 4
+
+REPLAYER = r"""
+import hashlib, hmac, json, socket, sys, time
+target, port, key, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), float(sys.argv[4])
+def seal(body):
+    mac = hmac.new(key, b"aos-cluster/1 hello\0" + body, hashlib.sha256).hexdigest().encode()
+    return b"aos-mac1 " + mac + b" " + body
+base = {"proto": "aos-cluster/1", "device_id": "test-device", "cluster_id": "test-cluster",
+        "node_id": "node2", "role": "worker", "release": "2026.11.0", "boot_id": "b",
+        "instance": "recorded", "seq": 1}
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+recorded = [seal(json.dumps({**base, "seq": n, "clock": time.time() - 60,
+                             "echo": {"t0": time.time() - 60 + n, "t1": time.time() - 60}})
+                 .encode()) for n in range(1, 6)]
+recorded.append(seal(json.dumps({**base, "seq": 9, "clock": time.time()}).encode()))  # no echo
+forged = json.dumps({**base, "instance": "forged", "clock": time.time()}).encode()
+sent, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    for data in (*recorded, forged, seal(forged)[:-3] + b"}}}"):
+        sock.sendto(data, (target, port))
+        sent += 1
+    time.sleep(0.01)
+print(sent)
+"""
+
+
+def test_authenticated_hellos_and_a_masked_dead_node(lab, tmp_path):
+    """Three nodes with one device key: healthy, and `status` says hellos are authenticated.
+    Then node2 dies while a spoofer in another namespace keeps sending hellos for it: forged
+    ones without the key's MAC, and authentic sealed hellos recorded earlier. node2 is still
+    reported down, within down_after_s as usual."""
+    configs = render(tmp_path, 3)
+    for slot, node_id in enumerate(configs):
+        lab.start(slot, configs[node_id], key=KEY)
+    try:
+        assert lab.wait_for(lambda: lab.all_healthy(range(3)), timeout=15), \
+            [lab.status(s) for s in range(3)]
+        assert lab.status(0)[1]["authentication"]["hellos"] == "hmac-sha256"
+        table = sh(IP, "netns", "exec", lab.ns(0), sys.executable, str(AGENT), "status",
+                   "--state", str(lab.state_path(0)), check=False).stdout
+        assert "hellos: authenticated (HMAC-SHA256, key " in table
+        spoofer = subprocess.Popen(
+            [IP, "netns", "exec", lab.ns(3), sys.executable, "-c", REPLAYER, lab.address(0),
+             str(configs["main"]["port"]), KEY.decode(), str(DOWN_AFTER_S + 3)],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            lab.stop(2)
+            killed = time.monotonic()
+            down = lab.wait_for(lambda: state_file_peer(lab, 0, "node2").get("state") == "down",
+                                timeout=DOWN_AFTER_S + 2, step=0.02)
+            detected = time.monotonic() - killed
+            assert down and detected <= DOWN_AFTER_S + 1.0, detected
+            time.sleep(1.0)  # the spoofer is still at it: node2 stays down
+            assert state_file_peer(lab, 0, "node2")["state"] == "down"
+        finally:
+            sent = int(spoofer.communicate(timeout=30)[0])
+        code, state = lab.status(0)
+        assert code == 1 and "node2: down" in state["problems"]
+        ignored = state["ignored"]
+        assert ignored["unauthenticated"] > sent / 10 and ignored["unproven"] > 0, ignored
+        assert peer_state(lab, 0, "node1")["state"] == "up"
+        assert lab.agents[0].poll() is None and "Traceback" not in agent_log(lab, 0)
     finally:
         for slot in range(3):
             lab.stop(slot)

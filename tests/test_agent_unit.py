@@ -562,8 +562,24 @@ def test_newcomers_and_restarted_peers_are_answered_at_once(configs):
     agent.update(1.0)
     send(agent, B, 1.5, seq=2)
     assert agent.welcome == set()  # already up: the next tick is soon enough
-    send(agent, B, 2.0, seq=1, instance="new")
+    send(agent, B, 3.0, seq=1, instance="new")
     assert agent.welcome == {"w1"}
+
+
+def test_out_of_turn_answers_are_rate_limited(configs):
+    """A peer that claims a new instance in every hello (or a spoofer doing so) is answered
+    out of turn at most once per hello_interval_s (2 s here), not once per hello: before,
+    each such hello cost one reply and one state-file write."""
+    agent = make_agent(configs)
+    answered = 0
+    for i in range(1000):  # 1000 churned hellos over 4 s
+        assert send(agent, B, 1.0 + i * 0.004, seq=1, instance=f"churn{i}") == "accepted"
+        if agent.welcome:  # what run_agent does: answer, write the state file
+            answered += 1
+            agent.outgoing(1000.0, agent.welcome)
+            agent.welcome.clear()
+    assert answered == 2  # at 1.0 and 3.0
+    assert agent.counters["received"] == 1000 and agent.counters["sent"] == 2
 
 
 def test_next_expiry_is_when_the_first_silent_peer_goes_down(configs):
@@ -581,6 +597,7 @@ def test_next_expiry_is_when_the_first_silent_peer_goes_down(configs):
 # Each module the agent imports -> the openembedded-core python3 package holding it
 # (python3-manifest.json); docs/agent.md and the recipe's RDEPENDS follow this table.
 IMPORTS = {"argparse": "python3-core", "collections": "python3-core", "ipaddress": "python3-core",
+           "hashlib": "python3-crypt", "hmac": "python3-netclient",
            "math": "python3-core", "os": "python3-core", "select": "python3-core",
            "signal": "python3-core", "sys": "python3-core", "threading": "python3-core",
            "time": "python3-core", "json": "python3-json", "socket": "python3-io"}
@@ -594,4 +611,79 @@ def test_agent_imports_only_what_the_recipe_provides():
               if isinstance(node, ast.ImportFrom)}
     assert names == set(IMPORTS)
     docs = (ROOT / "docs/agent.md").read_text()
-    assert "RDEPENDS:${PN} = \"python3-core python3-io python3-json\"" in docs
+    rdepends = " ".join(sorted(set(IMPORTS.values())))
+    assert f"RDEPENDS:${{PN}} = \"{rdepends}\"" in docs
+    recipe = (FILES.parent / "aos-cluster-agent.bb.j2").read_text()
+    assert f"{{{{ device_recipe }}}} {rdepends}\"" in recipe
+
+
+# --- what a hostile sender can make the agent do ---------------------------------------------
+
+def test_a_hello_replayed_from_another_address_is_stale(configs):
+    agent = make_agent(configs)
+    assert send(agent, B, 1.0, seq=7) == "accepted"
+    assert send(agent, "198.18.0.99", 1.1, seq=7) == "stale"
+    assert send(agent, "198.18.0.99", 1.2, seq=3) == "stale"
+    assert list(peer(agent, "w1").claimants) == [B]  # no made-up duplicate either
+
+
+def test_a_spoofer_cannot_grow_memory_or_the_state_file(configs):
+    """Unknown node IDs, other devices and clusters, churned instances of every peer, each
+    from a new source address, with the longest strings allowed: every table stays bounded
+    and so does the state file."""
+    agent = make_agent(configs)
+    long = "x" * ac.MAX_TEXT
+    for i in range(5000):
+        source, now = f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", 1.0 + i / 1e4
+        kind = i % 4
+        if kind == 0:
+            agent.receive(hello(node=f"n{i}-{long}"[:253]), source, now, 1000.0)
+        elif kind == 1:
+            agent.receive(hello(device_id=f"d{i}{long}"[:253]), source, now, 1000.0)
+        else:
+            agent.receive(hello(node=("w1", "w2")[kind - 2], instance=f"i{i}", seq=i,
+                                release=long), source, now, 1000.0)
+    agent.update(1.5)
+    assert len(agent.strangers) <= ac.MAX_STRANGERS
+    assert all(len(p.claimants) <= ac.MAX_CLAIMANTS for p in agent.peers.values())
+    assert agent.welcome <= set(agent.peers)
+    assert len(json.dumps(agent.state(1.5, 1001.5))) < 100_000
+
+
+def test_log_lines_are_rate_limited_and_cut(capsys):
+    now = [0.0]
+    log = ac.Log(burst=3, window=10.0, clock=lambda: now[0])
+    for i in range(50):
+        log(f"line {i} " + "y" * 5000)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(len(line) <= ac.MAX_LOG_LINE + 20 for line in err)
+    assert log.counters["log_suppressed"] == 47
+    now[0] = 10.0
+    log("after")
+    assert capsys.readouterr().err.splitlines() == [
+        "aos-cluster: 47 log lines suppressed in 10 s", "aos-cluster: after"]
+
+
+def test_one_shot_messages_are_not_limited(capsys):
+    """Until the agent runs, nothing is suppressed: `status` and configuration errors always
+    show, however many lines came before."""
+    log = ac.Log(window=10.0, clock=lambda: 0.0)
+    for i in range(100):
+        log(f"line {i}")
+    assert len(capsys.readouterr().err.splitlines()) == 100
+    assert ac.log.burst == float("inf")
+
+
+def test_drain_survives_a_bug_in_the_agent(configs, monkeypatch, capsys):
+    """Belt and braces: if handling a datagram ever raised, the agent counts it and goes on
+    (no traceback, no exit); the fuzz tests make sure this is not reached."""
+    agent = make_agent(configs)
+    monkeypatch.setattr(agent, "receive", lambda *args: 1 / 0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        for _ in range(3):
+            sock.sendto(b"{}", sock.getsockname())
+        ac.drain(sock, agent)
+    assert agent.ignored["internal_error"] == 3
+    assert "ZeroDivisionError" in capsys.readouterr().err

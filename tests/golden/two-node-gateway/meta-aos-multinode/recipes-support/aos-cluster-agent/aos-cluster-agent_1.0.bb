@@ -30,4 +30,4 @@ do_install() {
 SYSTEMD_SERVICE:${PN} = "aos-cluster-agent.service"
 
 # aos-multinode-device: the device's cluster configuration, the same on every node.
-RDEPENDS:${PN} = "aos-multinode-device python3-core python3-io python3-json"
+RDEPENDS:${PN} = "aos-multinode-device python3-core python3-crypt python3-io python3-json python3-netclient"
