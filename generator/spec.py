@@ -174,13 +174,11 @@ def _int(node: ScalarNode) -> Any:
     return int(node.value)
 
 
-_TRUE, _FALSE = ("true", "True", "TRUE"), ("false", "False", "FALSE")
-
-
 def _bool(node: ScalarNode) -> Any:
-    """Return the boolean of a bool-tagged scalar written true or false, or INVALID: YAML 1.1
-    also reads yes/no/on/off as booleans, which a Unit Config does not take."""
-    return True if node.value in _TRUE else False if node.value in _FALSE else INVALID
+    """Return the boolean of a bool-tagged scalar, or INVALID. YAML 1.1's yes/no/on/off
+    mean what they look like, so they are taken as true/false are (a tag `!!bool maybe`
+    is not)."""
+    return _CONSTRUCTOR.bool_values.get(node.value.lower(), INVALID)
 
 
 def char_name(ch: str) -> str:

@@ -248,20 +248,18 @@ def test_memory_as_a_yaml11_integer_is_refused():
     assert "i.e. 16" in message and "MiB" in message
 
 
-@pytest.mark.parametrize("text, means", [("yes", "true"), ("Yes", "true"), ("on", "true"),
-                                         ("ON", "true"), ("no", "false"), ("off", "false"),
-                                         ("Off", "false"), ("!!bool maybe", None),
-                                         ("!!bool yes", "true")])
-def test_booleans_are_true_or_false(text, means):
+@pytest.mark.parametrize("text", ["!!bool maybe", "!!bool 1", "1", "'true'", "enabled"])
+def test_booleans_must_be_booleans(text):
     [message] = messages_at(base(GPU=text), "roles.main.capabilities.gpu")
     assert "expected true or false" in message
-    if means:
-        assert f"write {means}" in message
 
 
 @pytest.mark.parametrize("text, value", [("true", True), ("True", True), ("TRUE", True),
-                                         ("false", False), ("False", False)])
+                                         ("false", False), ("False", False),
+                                         ("yes", True), ("On", True), ("no", False),
+                                         ("off", False), ("!!bool yes", True)])
 def test_true_and_false_are_taken(text, value):
+    """YAML 1.1's yes/no/on/off mean what they look like (unlike 010 or 1:05): taken."""
     config = check_source(parse_source(base(GPU=text).encode(), "f.yaml")).config
     assert config.role("main").capabilities.gpu is value
 
