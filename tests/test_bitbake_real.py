@@ -123,8 +123,9 @@ def test_kas_checks_out_every_node(checkout: Checkout, builder: Builder):
         assert layers and all((layer / "conf" / "layer.conf").is_file() for layer in layers)
         assert any(layer.name == "meta-aos-multinode" for layer in layers), layers
     for repo, commit in expected.items():
-        head = subprocess.run(["git", "-C", str(checkout.kas_work / repo), "rev-parse", "HEAD"],
-                              capture_output=True, text=True)
+        repo_dir = checkout.kas_work / repo
+        head = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo_dir),
+                               "rev-parse", "HEAD"], capture_output=True, text=True)
         assert head.stdout.strip() == commit, (repo, head.stderr)
 
 
