@@ -53,8 +53,10 @@ def builder():
     builder, kept = make_builder()
     yield builder
     if builder.as_root:
-        # Nothing of the builder's may outlive the tests (BitBake servers, hash servers).
-        subprocess.run(["pkill", "-KILL", "-u", builder.user], capture_output=True)
+        # Nothing started here may outlive the tests (BitBake servers, hash servers): they
+        # name the work folder on their command lines.
+        subprocess.run(["pkill", "-KILL", "-u", builder.user, "-f", str(builder.work)],
+                       capture_output=True)
     if not kept:
         shutil.rmtree(builder.work, ignore_errors=True)
 
