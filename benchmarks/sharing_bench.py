@@ -41,10 +41,11 @@ import sys
 import time
 from pathlib import Path
 
-from aos_multinode import sharing, verify
-from aos_multinode.generate import generate_files
-from aos_multinode.load import load_unit_config
-from aos_multinode.write import write_tree
+from aos_multinode.verify import sharing
+from aos_multinode.verify import run as verify
+from aos_multinode.generation.generate import generate_files
+from aos_multinode.unitconfig.load import load_unit_config
+from aos_multinode.generation.write import write_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUPS = {

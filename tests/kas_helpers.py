@@ -31,7 +31,7 @@ import yaml
 from click.testing import CliRunner
 
 from aos_multinode.cli import main
-from aos_multinode.pins import shipped_pins
+from aos_multinode.generation.pins import shipped_pins
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent

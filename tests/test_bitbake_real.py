@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aos_multinode import verify
-from aos_multinode.pins import load_pins
+from aos_multinode.verify import run as verify
+from aos_multinode.generation.pins import load_pins
 from kas_helpers import bblayers
 from layer_helpers import EXAMPLES_DIR
 from real_bitbake import Builder, generate_for, make_builder, run_builder_bitbake

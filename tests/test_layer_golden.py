@@ -16,8 +16,8 @@ import pytest
 
 from layer_helpers import (EXAMPLES, GOLDEN_DIR, MAIN_EXAMPLE, REPO_ROOT, example_id,
                            generate, load, render, run_cli, tree_files)
-from aos_multinode.plan_kas import git_root
-from aos_multinode.write import MANIFEST, manifest_bytes
+from aos_multinode.generation.plan_kas import git_root
+from aos_multinode.generation.write import MANIFEST, manifest_bytes
 
 REFRESH = "run: .venv/bin/python tests/refresh_golden.py (and review git diff)"
 SHOWN_DIFFS = 3

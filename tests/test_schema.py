@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from aos_multinode import spec
-from aos_multinode.load import load_unit_config
+from aos_multinode.unitconfig import spec
+from aos_multinode.unitconfig.load import load_unit_config
 
 from conftest import EXAMPLES, INVALID_DIR, VALID_DIR, VALID_VARIANTS, run_cli
 from test_invalid_configs import FIELDS, PAYLOADS, inject, read_expectation

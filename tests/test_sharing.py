@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from aos_multinode import sharing
-from aos_multinode.sharing import NodeInfo, TaskKey
+from aos_multinode.verify import sharing
+from aos_multinode.verify.sharing import NodeInfo, TaskKey
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64

@@ -7,9 +7,9 @@ import time
 import pytest
 from yaml.nodes import MappingNode, ScalarNode
 
-from aos_multinode import source
+from aos_multinode.unitconfig import source
 from aos_multinode.errors import UnitConfigError
-from aos_multinode.source import key_path, parse_source, position, read_source
+from aos_multinode.unitconfig.source import key_path, parse_source, position, read_source
 
 
 def parse_error(text: str | bytes) -> UnitConfigError:

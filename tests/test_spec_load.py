@@ -9,10 +9,10 @@ import ipaddress
 import pytest
 import yaml
 
-from aos_multinode import pins
+from aos_multinode.generation import pins
 from aos_multinode.errors import UnitConfigError
-from aos_multinode.load import check_source, load_unit_config
-from aos_multinode.source import parse_source
+from aos_multinode.unitconfig.load import check_source, load_unit_config
+from aos_multinode.unitconfig.source import parse_source
 
 from conftest import EXAMPLES, SHARED_EXAMPLES_DIR, VALID_DIR, VALID_VARIANTS
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode import verify
+from aos_multinode.verify import run as verify
 from aos_multinode.cli import main
 
 from layer_helpers import EXAMPLES_DIR, generate
@@ -426,7 +426,7 @@ def test_sigterm_stops_bitbake_and_its_server(gateway, tmp_path):
     checkout.scenario["a"] = {"-S": {"log": "", "exit": 0, "sleep": 60}}
     checkout.save()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    code = ("import sys; from aos_multinode import verify; verify.os.geteuid = lambda: 1000; "
+    code = ("import sys; from aos_multinode.verify import run as verify; verify.os.geteuid = lambda: 1000; "
             "from aos_multinode.cli import main; sys.argv = ['aos-multinode', 'verify', "
             f"{str(out)!r}, {layers_option(checkout)!r}]; main()")
     process = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode import verify
-from aos_multinode.verify import Message
+from aos_multinode.verify import run as verify
+from aos_multinode.verify.run import Message
 
 from layer_helpers import EXAMPLES_DIR, generate
 

@@ -16,9 +16,9 @@ import click
 
 from aos_multinode import __version__, term
 from aos_multinode.errors import UnitConfigError, UserError
-from aos_multinode.load import load_unit_config
-from aos_multinode.report import summary_dict, summary_text
-from aos_multinode.spec import json_schema
+from aos_multinode.unitconfig.load import load_unit_config
+from aos_multinode.unitconfig.report import summary_dict, summary_text
+from aos_multinode.unitconfig.spec import json_schema
 
 EPILOG = "Docs: README.md and docs/ in the aos-multinode repository."
 INTERRUPTED = "interrupted; the last good output is untouched"
@@ -69,7 +69,7 @@ def _silence_stdout() -> None:
 
 def os_error_message(exc: OSError) -> str:
     """What an OSError that reached the command line means, where, and how to fix it."""
-    from aos_multinode.write import os_error_text
+    from aos_multinode.generation.write import os_error_text
 
     if exc.errno in (errno.EPIPE, errno.EBADF) and exc.filename is None:
         _silence_stdout()
@@ -196,7 +196,7 @@ def schema(fmt: str) -> None:
     The reference in docs/unit-config.md is: aos-multinode schema --format markdown
     """
     if fmt == "markdown":
-        from aos_multinode.reference import unit_config_reference
+        from aos_multinode.unitconfig.reference import unit_config_reference
 
         click.echo(unit_config_reference(), nl=False)
         return
@@ -235,8 +235,8 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     """
     from pathlib import Path
 
-    from aos_multinode.generate import generate_files
-    from aos_multinode.write import classify, leftovers, write_tree
+    from aos_multinode.generation.generate import generate_files
+    from aos_multinode.generation.write import classify, leftovers, write_tree
 
     if unit_config == "-":
         raise click.UsageError("generate needs the Unit Config as a file, not `-`: the "
@@ -292,7 +292,7 @@ def _refuse_source_checkout(target, unit_config: str, ci: bool) -> None:
     from aos_multinode.errors import OutputError
 
     try:
-        is_checkout = (target / "generator" / "write.py").is_file() and \
+        is_checkout = (target / "generator" / "aos_multinode" / "__init__.py").is_file() and \
             "name = aos-multinode" in (target / "setup.cfg").read_text(encoding="utf-8")
         own = (target / "examples" / "three-node-ecu.yaml").resolve()
         if not is_checkout or (own == type(target)(unit_config).resolve() and not ci):
@@ -331,7 +331,7 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
       aos-multinode pin --release wrynose -o pins.json
       aos-multinode pin --aos-version v9.1.1 --source meta-aos=/srv/mirrors/meta-aos.git
     """
-    from aos_multinode.pins import dump_pins, load_pins, refresh_pins
+    from aos_multinode.generation.pins import dump_pins, load_pins, refresh_pins
 
     table = load_pins(pins_file)
     urls = {}
@@ -346,7 +346,7 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
     if output == "-":
         click.echo(text, nl=False)
     else:
-        from aos_multinode.write import write_file
+        from aos_multinode.generation.write import write_file
 
         write_file(output, text.encode("utf-8"), "choose another file with -o")
         click.echo(f"wrote {output}", err=True)
@@ -379,7 +379,7 @@ def show(unit_config: str, fmt: str, output: str, release: str | None) -> None:
       aos-multinode show unit-config.yaml --format svg -o topology.svg
       aos-multinode show unit-config.yaml --format mermaid >> README.md
     """
-    from aos_multinode.topology import render_image, to_dot, to_mermaid
+    from aos_multinode.unitconfig.topology import render_image, to_dot, to_mermaid
 
     config = _load_quietly(unit_config)
     release = release or config.release
@@ -396,7 +396,7 @@ def show(unit_config: str, fmt: str, output: str, release: str | None) -> None:
             raise click.UsageError("refusing to print PNG to a terminal; use -o FILE")
         sys.stdout.buffer.write(data)
     else:
-        from aos_multinode.write import write_file
+        from aos_multinode.generation.write import write_file
 
         write_file(output, data, "choose another file with -o")
         click.echo(f"wrote {output}", err=True)
@@ -424,8 +424,8 @@ def export_cmd(kind: str, unit_config: str | None, release: str | None,
       aos-multinode export aos-unit-config unit-config.yaml --release 1.2.0
       aos-multinode export target-system --schema     # the JSON Schema of the export
     """
-    from aos_multinode.export import export_document, export_schema
-    from aos_multinode.release import resolve_release
+    from aos_multinode.generation.export import export_document, export_schema
+    from aos_multinode.generation.release import resolve_release
 
     if print_schema:
         click.echo(json.dumps(export_schema(kind), indent=2, sort_keys=True))
@@ -474,9 +474,9 @@ def init(file: str, device_id: str, nodes: int, roles: str, subnet: str, yocto_r
     """
     from pathlib import Path
 
-    from aos_multinode.init import Answers, InitError, check_answers, starter_config
-    from aos_multinode.load import check_source
-    from aos_multinode.source import parse_source
+    from aos_multinode.unitconfig.init import Answers, InitError, check_answers, starter_config
+    from aos_multinode.unitconfig.load import check_source
+    from aos_multinode.unitconfig.source import parse_source
 
     target = Path(file)
     if target.exists() and not force:
@@ -507,7 +507,7 @@ def init(file: str, device_id: str, nodes: int, roles: str, subnet: str, yocto_r
             click.echo(f"error: {problem}", err=True)
     text = starter_config(answers, target.name)
     check_source(parse_source(text.encode(), file))  # the promise: it always validates
-    from aos_multinode.write import write_file
+    from aos_multinode.generation.write import write_file
 
     write_file(target, text.encode("utf-8"), "choose another FILE")
     click.echo(f"wrote {file}; next: aos-multinode validate {file}")
@@ -563,8 +563,8 @@ def verify(directory: str, layers: tuple[str, ...], bitbake_dir: str | None,
     """
     from pathlib import Path
 
-    from aos_multinode.verify import Progress, VerifyOptions, format_result
-    from aos_multinode.verify import verify as run_verify
+    from aos_multinode.verify.run import Progress, VerifyOptions, format_result
+    from aos_multinode.verify.run import verify as run_verify
 
     options = VerifyOptions(
         directory=Path(directory),

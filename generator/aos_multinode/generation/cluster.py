@@ -19,7 +19,7 @@ generator and the on-device agent `aos-cluster`:
 
 from __future__ import annotations
 
-from aos_multinode.model import Node, UnitConfig
+from aos_multinode.unitconfig.model import Node, UnitConfig
 
 CLUSTER_PORT = 47301
 HELLO_INTERVAL_S = 2

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from aos_multinode.model import UnitConfig
-from aos_multinode.plan import aos_unit_config, node_type
+from aos_multinode.unitconfig.model import UnitConfig
+from aos_multinode.generation.plan import aos_unit_config, node_type
 
 TARGET_SYSTEM_FORMAT = "aos-multinode/target-system/1"
 SCHEMAS = {"target-system": "data/target-system.schema.json",

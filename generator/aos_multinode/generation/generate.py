@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from aos_multinode.model import UnitConfig
-from aos_multinode.pins import load_pins
-from aos_multinode.plan import plan_layer
-from aos_multinode.plan_kas import plan_ci, plan_kas
-from aos_multinode.release import Release, resolve_release
-from aos_multinode.render import RenderedFile, render_all
+from aos_multinode.unitconfig.model import UnitConfig
+from aos_multinode.generation.pins import load_pins
+from aos_multinode.generation.plan import plan_layer
+from aos_multinode.generation.plan_kas import plan_ci, plan_kas
+from aos_multinode.generation.release import Release, resolve_release
+from aos_multinode.generation.render import RenderedFile, render_all
 
 
 def generate_files(config: UnitConfig, out_dir: Path | str = ".",

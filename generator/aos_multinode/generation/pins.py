@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from aos_multinode.errors import UserError
-from aos_multinode.source import FileProblem, read_input_file
+from aos_multinode.unitconfig.source import FileProblem, read_input_file
 
 MAX_PINS_BYTES = 1024 * 1024
 AOS_RELEASES = ("scarthgap",)

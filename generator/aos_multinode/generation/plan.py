@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from aos_multinode import __version__
-from aos_multinode.cluster import CONFIG_FILE, cluster_config
-from aos_multinode.model import Node, Role, UnitConfig
-from aos_multinode.topology import to_mermaid
+from aos_multinode.generation.cluster import CONFIG_FILE, cluster_config
+from aos_multinode.unitconfig.model import Node, Role, UnitConfig
+from aos_multinode.unitconfig.topology import to_mermaid
 
 LAYER_DIR = "meta-aos-multinode"
 COLLECTION = "aos-multinode"
@@ -278,7 +278,7 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     agent = "recipes-support/aos-cluster-agent"
     add(f"{agent}/aos-cluster-agent_1.0.bb", "layer/recipes-support/aos-cluster-agent/"
         "aos-cluster-agent.bb.j2")
-    add(f"{agent}/files/aos-cluster", f"layer/{agent}/files/aos-cluster", mode=0o755)
+    add(f"{agent}/files/aos-cluster", "package:agent/aos_cluster.py", mode=0o755)
     add(f"{agent}/files/aos-cluster-agent.service",
         f"layer/{agent}/files/aos-cluster-agent.service")
     timesync = "recipes-support/aos-multinode-timesync"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Optional
 
 from aos_multinode import __version__
-from aos_multinode.model import UnitConfig
-from aos_multinode.pins import aos_commit, aos_url, pinned_repo, release_repos
-from aos_multinode.plan import IMAGE, LAYER_DIR, PlannedFile
+from aos_multinode.unitconfig.model import UnitConfig
+from aos_multinode.generation.pins import aos_commit, aos_url, pinned_repo, release_repos
+from aos_multinode.generation.plan import IMAGE, LAYER_DIR, PlannedFile
 
 KAS_DIR = "kas"
 COMMON = "include/common.yml"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aos_multinode.errors import UserError
-from aos_multinode.model import UnitConfig
-from aos_multinode.spec import SAFE_VERSION, char_name, matches
+from aos_multinode.unitconfig.model import UnitConfig
+from aos_multinode.unitconfig.spec import SAFE_VERSION, char_name, matches
 
 
 class ReleaseError(UserError):

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from aos_multinode.errors import OutputError
-from aos_multinode.render import RenderedFile
+from aos_multinode.generation.render import RenderedFile
 
 MANIFEST = ".aos-multinode-manifest.json"
 # Present only while a run swaps directories: JSON naming each directory it swaps with the

@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from aos_multinode.errors import UnitConfigError, UserError
-from aos_multinode.render import environment
-from aos_multinode.spec import DNS_LABEL, matches
+from aos_multinode.generation.render import environment
+from aos_multinode.unitconfig.spec import DNS_LABEL, matches
 
 
 class InitError(UserError):
@@ -62,8 +62,8 @@ OPTION_OF_FIELD = (("network.interfaces[0].device", "--interface"), ("yocto.mach
 def _check_rendered(answers: Answers) -> list[str]:
     """Validate the file the answers make; name the option behind each problem (the file
     is not written yet, so a file location would point nowhere)."""
-    from aos_multinode.load import check_source
-    from aos_multinode.source import parse_source
+    from aos_multinode.unitconfig.load import check_source
+    from aos_multinode.unitconfig.source import parse_source
 
     try:
         check_source(parse_source(_render(answers).encode(), "unit-config.yaml"))

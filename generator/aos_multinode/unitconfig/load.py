@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aos_multinode import pins
+from aos_multinode.generation import pins
 from aos_multinode.errors import Finding, UnitConfigError
-from aos_multinode.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
+from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
                                  Threshold, UnitConfig)
-from aos_multinode.plan import KERNEL_ENABLEMENT
-from aos_multinode.plan_kas import ALL_NODES
-from aos_multinode.source import Source, read_source
-from aos_multinode.spec import INVALID, Context, check_document
+from aos_multinode.generation.plan import KERNEL_ENABLEMENT
+from aos_multinode.generation.plan_kas import ALL_NODES
+from aos_multinode.unitconfig.source import Source, read_source
+from aos_multinode.unitconfig.spec import INVALID, Context, check_document
 
 
 @dataclass(frozen=True)

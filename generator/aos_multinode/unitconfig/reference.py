@@ -3,7 +3,7 @@ validator and the JSON Schema, so the documentation cannot drift from the code."
 
 from __future__ import annotations
 
-from aos_multinode import spec
+from aos_multinode.unitconfig import spec
 
 
 def _type_text(field: spec.FieldType) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aos_multinode.model import UnitConfig
+from aos_multinode.unitconfig.model import UnitConfig
 
 
 def format_size(size_bytes: int | None) -> str:

@@ -18,7 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aos_multinode.errors import Finding
-from aos_multinode.source import key_path, position, show
+from aos_multinode.unitconfig.source import key_path, position, show
 
 INVALID = object()
 

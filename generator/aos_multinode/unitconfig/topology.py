@@ -11,8 +11,8 @@ import shutil
 import subprocess
 
 from aos_multinode.errors import UserError
-from aos_multinode.model import Node, UnitConfig
-from aos_multinode.report import capability_text
+from aos_multinode.unitconfig.model import Node, UnitConfig
+from aos_multinode.unitconfig.report import capability_text
 
 MAIN_FILL = "#fde8c8"
 NODE_FILL = "#e8f0fb"

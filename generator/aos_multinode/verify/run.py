@@ -33,9 +33,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TextIO
 
-from aos_multinode import sharing
+from aos_multinode.verify import sharing
 from aos_multinode.errors import UserError
-from aos_multinode.sharing import NodeInfo, TaskKey
+from aos_multinode.verify.sharing import NodeInfo, TaskKey
 
 LAYER_DIR = "meta-aos-multinode"
 IMAGE = "aos-multinode-image"
