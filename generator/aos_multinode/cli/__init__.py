@@ -15,6 +15,7 @@ import sys
 import click
 
 from aos_multinode import __version__, term
+from aos_multinode.contract import AOS_RELEASES, DEFAULT_YOCTO_RELEASE, YOCTO_RELEASES
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.unitconfig.load import load_unit_config
 from aos_multinode.unitconfig.report import summary_dict, summary_text
@@ -307,7 +308,7 @@ def _refuse_source_checkout(target, unit_config: str, ci: bool) -> None:
 
 @cli.command()
 @click.option("--release", "releases", multiple=True,
-              type=click.Choice(["scarthgap", "wrynose"]),
+              type=click.Choice(YOCTO_RELEASES),
               help="Yocto release to refresh (repeatable; default: all in the table).")
 @click.option("--aos-version", "aos_versions", multiple=True,
               help="meta-aos tag (or branch) to resolve too (repeatable; default: the ones "
@@ -445,8 +446,8 @@ def export_cmd(kind: str, unit_config: str | None, release: str | None,
 @click.option("--roles", default="main,worker", show_default=True,
               help="Comma-separated role names; the first is the main role.")
 @click.option("--subnet", default="10.0.0.0/24", show_default=True)
-@click.option("--yocto-release", type=click.Choice(["scarthgap", "wrynose"]),
-              default="scarthgap", show_default=True)
+@click.option("--yocto-release", type=click.Choice(YOCTO_RELEASES),
+              default=DEFAULT_YOCTO_RELEASE, show_default=True)
 @click.option("--aos/--no-aos", default=True, show_default=True, help="Use meta-aos.")
 @click.option("--machine", default="genericx86-64", show_default=True)
 @click.option("--interface", default="eth0", show_default=True,
@@ -491,9 +492,9 @@ def init(file: str, device_id: str, nodes: int, roles: str, subnet: str, yocto_r
                                  default=roles)
             subnet = click.prompt("Cluster subnet", default=subnet)
             yocto_release = click.prompt("Yocto release", default=yocto_release,
-                                         type=click.Choice(["scarthgap", "wrynose"]))
+                                         type=click.Choice(YOCTO_RELEASES))
             aos = click.confirm("Use AosEdge (meta-aos)?", default=aos and
-                                yocto_release == "scarthgap")
+                                yocto_release in AOS_RELEASES)
         answers = Answers(device_id=device_id, nodes=nodes,
                           roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
                           subnet=subnet, yocto_release=yocto_release, aos=aos, machine=machine,

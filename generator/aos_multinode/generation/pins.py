@@ -13,12 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Optional
 
+from aos_multinode.contract import AOS_RELEASES, DEFAULT_AOS_VERSION
 from aos_multinode.errors import UserError
 from aos_multinode.unitconfig.source import FileProblem, read_input_file
 
 MAX_PINS_BYTES = 1024 * 1024
-AOS_RELEASES = ("scarthgap",)
-DEFAULT_AOS_VERSION = "v9.1.1"
 # A full commit: exactly 40 lower-case hex digits (always used with fullmatch: `$` alone
 # would let a trailing newline through into the kas files).
 SHA = re.compile(r"[0-9a-f]{40}")

@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from aos_multinode import __version__
+from aos_multinode.contract import COLLECTION, IMAGE, KERNEL_ENABLEMENT, LAYER_DIR
 from aos_multinode.generation.cluster import CONFIG_FILE, cluster_config
 from aos_multinode.unitconfig.model import Node, Role, UnitConfig
 from aos_multinode.unitconfig.topology import to_mermaid
 
-LAYER_DIR = "meta-aos-multinode"
-COLLECTION = "aos-multinode"
-IMAGE = "aos-multinode-image"
 LICENSE = "layer/COPYING.MIT"
 # Recipes with local files carry the license text beside them (LIC_FILES_CHKSUM).
 RECIPE_DIRS = ("recipes-core/aos-node-config", "recipes-core/aos-multinode-device",
@@ -68,16 +66,6 @@ class YoctoRelease:
 YOCTO = {
     "scarthgap": YoctoRelease("scarthgap", "${WORKDIR}", "bootimg-efi", True, "wic"),
     "wrynose": YoctoRelease("wrynose", "${UNPACKDIR}", "bootimg_efi", False, "files/wic"),
-}
-
-
-# Kernels that openembedded-core restricts to the qemu machines, and the meta-yocto-bsp
-# machines they also build for once COMPATIBLE_MACHINE allows it: kernel -> machine ->
-# KMACHINE (the yocto-kernel-cache BSP, as meta-yocto-bsp maps it for linux-yocto). On any
-# other machine a BSP layer has to enable them (load warns).
-KERNEL_ENABLEMENT = {
-    "linux-yocto-rt": {"genericx86-64": "common-pc-64", "genericx86": "common-pc"},
-    "linux-yocto-tiny": {},
 }
 
 

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Optional
 
 from aos_multinode import __version__
+from aos_multinode.contract import ALL_NODES, KAS_COMMON as COMMON, KAS_DIR
 from aos_multinode.unitconfig.model import UnitConfig
 from aos_multinode.generation.pins import aos_commit, aos_url, pinned_repo, release_repos
 from aos_multinode.generation.plan import IMAGE, LAYER_DIR, PlannedFile
 
-KAS_DIR = "kas"
-COMMON = "include/common.yml"
-ALL_NODES = "all-nodes.yml"
 # The lowest kas configuration format that has every key we write (`commit`/`branch`: 14).
 KAS_FORMAT_VERSION = 14
 

@@ -15,6 +15,7 @@ from importlib import resources
 
 import jinja2
 
+from aos_multinode import contract
 from aos_multinode.generation.plan import PlannedFile
 
 PACKAGE_PREFIX = "package:"
@@ -69,6 +70,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(bb=bitbake_string, sh=shell_word, systemd=systemd_value,
                        yaml=yaml_scalar, json=json_text)
     env.globals["GENERATED"] = GENERATED
+    env.globals["contract"] = contract
     return env
 
 

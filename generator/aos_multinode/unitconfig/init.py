@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from aos_multinode.contract import AOS_RELEASES, DEFAULT_YOCTO_RELEASE
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.generation.render import environment
 from aos_multinode.unitconfig.spec import DNS_LABEL, matches
@@ -20,7 +21,7 @@ class Answers:
     nodes: int = 2
     roles: tuple[str, ...] = ("main", "worker")
     subnet: str = "10.0.0.0/24"
-    yocto_release: str = "scarthgap"
+    yocto_release: str = DEFAULT_YOCTO_RELEASE
     aos: bool = True
     machine: str = "genericx86-64"
     interface: str = "eth0"
@@ -46,8 +47,9 @@ def check_answers(answers: Answers) -> list[str]:
             problems.append(f"subnet {network} is too small for {answers.nodes} nodes")
     except ValueError as exc:
         problems.append(f"subnet {answers.subnet!r}: {exc}")
-    if answers.aos and answers.yocto_release != "scarthgap":
-        problems.append("meta-aos supports only scarthgap: choose scarthgap or --no-aos")
+    if answers.aos and answers.yocto_release not in AOS_RELEASES:
+        problems.append(f"meta-aos supports only {', '.join(AOS_RELEASES)}: choose "
+                        f"{AOS_RELEASES[0]} or --no-aos")
     if not problems:
         problems = _check_rendered(answers)
     return problems

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aos_multinode.generation import pins
+from aos_multinode.contract import (ALL_NODES, AOS_RELEASES, DEFAULT_AOS_VERSION,
+                                    KERNEL_ENABLEMENT)
 from aos_multinode.errors import Finding, UnitConfigError
 from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
                                  Threshold, UnitConfig)
-from aos_multinode.generation.plan import KERNEL_ENABLEMENT
-from aos_multinode.generation.plan_kas import ALL_NODES
 from aos_multinode.unitconfig.source import Source, read_source
 from aos_multinode.unitconfig.spec import INVALID, Context, check_document
 
@@ -47,7 +46,7 @@ def check_source(source: Source) -> Loaded:
 
 def _check_kernels(data: dict, ctx: Context) -> None:
     """Warn when a role's kernel is one openembedded-core restricts to qemu machines
-    (plan.KERNEL_ENABLEMENT) and a node of that role is on a MACHINE the generated layer does
+    (contract.KERNEL_ENABLEMENT) and a node of that role is on a MACHINE the generated layer does
     not enable it for (verify would show "Nothing PROVIDES 'virtual/kernel'")."""
     warned = set()
     for i, node in enumerate(data["nodes"]):
@@ -128,9 +127,9 @@ def _check_yocto(data: dict, ctx: Context) -> None:
     release = data["yocto"]["release"]
     if not _ok(release, data["aos"]["enabled"]):
         return
-    if data["aos"]["enabled"] and release not in pins.AOS_RELEASES:
-        ctx.error_at("yocto.release", f"meta-aos supports only {', '.join(pins.AOS_RELEASES)}, "
-                     f"not '{release}'; use yocto.release: {pins.AOS_RELEASES[0]} or set "
+    if data["aos"]["enabled"] and release not in AOS_RELEASES:
+        ctx.error_at("yocto.release", f"meta-aos supports only {', '.join(AOS_RELEASES)}, "
+                     f"not '{release}'; use yocto.release: {AOS_RELEASES[0]} or set "
                      "aos.enabled: false")
     if not data["aos"]["enabled"]:
         for key in ("version", "unit_model"):
@@ -407,7 +406,7 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         default_machine=machine,
         distro=data["yocto"]["distro"] or ("aos-core" if aos["enabled"] else "poky"),
         aos=Aos(enabled=aos["enabled"],
-                version=aos["version"] or pins.DEFAULT_AOS_VERSION,
+                version=aos["version"] or DEFAULT_AOS_VERSION,
                 unit_model=aos["unit_model"] or data["device_id"],
                 unit_version=aos["unit_version"]),
         interfaces=tuple(Interface(**interface) for interface in data["network"]["interfaces"]),

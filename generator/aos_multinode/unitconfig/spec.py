@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from aos_multinode.contract import DEFAULT_YOCTO_RELEASE, YOCTO_RELEASES
 from aos_multinode.errors import Finding
 from aos_multinode.unitconfig.source import key_path, position, show
 
 INVALID = object()
 
-YOCTO_RELEASES = ("scarthgap", "wrynose")
 
 DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # A value that may land in BitBake, shell, systemd and YAML files: no quotes, no `$`, no
@@ -657,7 +657,7 @@ UNIT_CONFIG = Struct({
                           default="static"),
     }, "cluster membership"), "cluster membership", default={}),
     "yocto": Prop(Struct({
-        "release": Prop(Enum(YOCTO_RELEASES), "Yocto series codename", default="scarthgap"),
+        "release": Prop(Enum(YOCTO_RELEASES), "Yocto series codename", default=DEFAULT_YOCTO_RELEASE),
         "machine": Prop(_safe("a MACHINE name (lower-case letters, digits, '-', '_', '.')",
                               "genericx86-64", MACHINE_NAME),
                         "MACHINE for nodes that do not name one", default="genericx86-64"),

@@ -33,23 +33,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TextIO
 
-from aos_multinode.verify import sharing
+from aos_multinode import contract
+from aos_multinode.contract import IMAGE, LAYER_DIR
 from aos_multinode.errors import UserError
+from aos_multinode.verify import sharing
 from aos_multinode.verify.sharing import NodeInfo, TaskKey
 
-LAYER_DIR = "meta-aos-multinode"
-IMAGE = "aos-multinode-image"
-KAS_COMMON = "kas/include/common.yml"
+KAS_COMMON = f"{contract.KAS_DIR}/{contract.KAS_COMMON}"
 WORKDIR = ".aos-multinode-verify"
 UTF8 = "en_US.UTF-8"
 # Our recipe names: a message naming one concerns the generated layer.
-OUR_RECIPES = re.compile(r"(?<![\w./-])(aos-node-config-[A-Za-z0-9][\w+-]*|aos-cluster-agent"
-                         r"|packagegroup-aos-multinode-[A-Za-z0-9][\w+-]*"
-                         r"|aos-multinode-[A-Za-z0-9][\w+-]*)(?![\w/])")
+OUR_RECIPES = re.compile(r"(?<![\w./-])("
+                         + "|".join(f"{re.escape(prefix)}[A-Za-z0-9][\\w+-]*" for prefix in
+                                    (contract.NODE_CONFIG_PREFIX, contract.PACKAGEGROUP_PREFIX,
+                                     contract.RECIPE_PREFIX))
+                         + f"|{re.escape(contract.AGENT_RECIPE)})" + r"(?![\w/])")
 # Messages that do not concern the generated layer, shown in the text report without -v.
 MAX_SHOWN_ELSEWHERE = 12
 # The layer's collection, as BitBake names it in layer dependency errors.
-COLLECTION = re.compile(r"'(aos-multinode)'")
+COLLECTION = re.compile(f"'({re.escape(contract.COLLECTION)})'")
 # Signature data read to explain an extra node's tasks: a sample (the rest is counted).
 MAX_EXPLAINED_PER_RECIPE = 3
 MAX_EXPLAINED = 900
@@ -80,18 +82,18 @@ def read_nodes(layer: Path) -> list[NodeInfo]:
     """Return the nodes of the generated layer (conf/nodes/<id>.conf with MACHINE from
     conf/multiconfig/<id>.conf), in node index order."""
     nodes = []
-    for path in sorted((layer / "conf" / "nodes").glob("*.conf")):
+    for path in sorted((layer / contract.NODE_FRAGMENT_DIR).glob("*.conf")):
         values = assignments(path.read_text(encoding="utf-8"))
-        multiconfig = layer / "conf" / "multiconfig" / path.name
+        multiconfig = layer / contract.MULTICONFIG_DIR / path.name
         machine = assignments(multiconfig.read_text(encoding="utf-8")).get("MACHINE", "") \
             if multiconfig.is_file() else ""
-        index = values.get("AOS_MULTINODE_NODE_INDEX", "0")
+        index = values.get(contract.NODE_INDEX_VAR, "0")
         nodes.append(NodeInfo(node=path.stem, machine=machine,
-                              role=values.get("AOS_MULTINODE_NODE_ROLE", ""),
-                              kernel=values.get("PREFERRED_PROVIDER_virtual/kernel", ""),
+                              role=values.get(contract.NODE_ROLE_VAR, ""),
+                              kernel=values.get(contract.KERNEL_VAR, ""),
                               index=int(index) if index.isdigit() else 0,
                               fragment=frozenset(values),
-                              names=frozenset(v for v in (values.get("AOS_MULTINODE_HOSTNAME"),
+                              names=frozenset(v for v in (values.get(contract.NODE_HOSTNAME_VAR),
                                                           values.get("AOS_NODE_HOSTNAME")) if v)))
     return sorted(nodes, key=lambda n: (n.index, n.node))
 

@@ -18,9 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
+from aos_multinode import contract
+from aos_multinode.contract import IMAGE
+
 SIGDATA = re.compile(r"^(?P<stem>.+)\.(?P<task>do_[A-Za-z0-9_+-]+)\.sigdata\."
                      r"(?P<hash>[0-9a-f]{32,128})$")
-IMAGE = "aos-multinode-image"
 GOAL_PERCENT = 1.0
 # What an extra node of a MACHINE may add for its identity (the design goal): its own
 # config recipe, its image, and recipes that read only its fragment's identity variables
@@ -28,8 +30,8 @@ GOAL_PERCENT = 1.0
 IDENTITY_CATEGORIES = ("node-config", "image", "identity")
 # Fragment variables that are the same for every node of a role: what they change is the
 # role's, not the node's.
-ROLE_VARIABLES = frozenset({"AOS_MULTINODE_NODE_ROLE", "AOS_MULTINODE_MAIN", "AOS_MAIN_NODE",
-                            "AOS_NODE_TYPE", "PREFERRED_PROVIDER_virtual/kernel"})
+ROLE_VARIABLES = frozenset({contract.NODE_ROLE_VAR, contract.NODE_MAIN_VAR, "AOS_MAIN_NODE",
+                            "AOS_NODE_TYPE", contract.KERNEL_VAR})
 # Kinds of cause a role difference explains: a recipe the other role does not build, and
 # the code, files and values meta-aos's role overrides (aos-main-node, ...) choose.
 ROLE_KINDS = frozenset({"new", "code", "files"})
@@ -264,11 +266,11 @@ def category(recipe: str, node: NodeInfo, reference: NodeInfo,
     per-node configuration is); 'role', when the node's role or kernel differs, what that
     explains (new recipes, other code or files or values chosen by role overrides);
     'other' anything else: a cost the design does not allow."""
-    if recipe == f"aos-node-config-{node.node}":
+    if recipe == f"{contract.NODE_CONFIG_PREFIX}{node.node}":
         return "node-config"
     if recipe == IMAGE:
         return "image"
-    if recipe.startswith("packagegroup-aos-multinode-"):
+    if recipe.startswith(contract.PACKAGEGROUP_PREFIX):
         return "role"
     evidence = evidence or Evidence()
     fragment = set(node.fragment)
@@ -301,7 +303,7 @@ def categories(recipes: Iterable[str], node: NodeInfo, reference: NodeInfo,
            for recipe in recipes}
     followers = {recipe: evidence[recipe].dependencies for recipe in out
                  if recipe in evidence and evidence[recipe].kinds == {"dependencies"}
-                 and recipe != IMAGE and recipe != f"aos-node-config-{node.node}"}
+                 and recipe != IMAGE and recipe != f"{contract.NODE_CONFIG_PREFIX}{node.node}"}
     for _ in range(len(followers) + 1):
         changed = False
         for recipe, deps in followers.items():
