@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 import yaml
 
-from aos_multinode.generation import pins
+from aos_multinode import contract
 from aos_multinode.errors import UnitConfigError
 from aos_multinode.unitconfig.load import check_source, load_unit_config
 from aos_multinode.unitconfig.source import parse_source
@@ -55,7 +55,7 @@ def test_model_mirrors_the_yaml(path):
     assert config.aos.enabled is enabled
     assert config.distro == yocto.get("distro", "aos-core" if enabled else "poky")
     assert config.aos.unit_model == aos.get("unit_model", data["device_id"])
-    assert config.aos.version == aos.get("version", pins.DEFAULT_AOS_VERSION)
+    assert config.aos.version == aos.get("version", contract.DEFAULT_AOS_VERSION)
     assert [i.name for i in config.interfaces] == \
         [i["name"] for i in data["network"]["interfaces"]]
     for interface, raw in zip(config.interfaces, data["network"]["interfaces"]):

@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Optional
 
-from aos_multinode.contract import AOS_RELEASES, DEFAULT_AOS_VERSION
 from aos_multinode.errors import UserError
 from aos_multinode.unitconfig.source import FileProblem, read_input_file
 
@@ -152,7 +151,7 @@ def git_ls_remote(url: str, ref: str) -> Optional[str]:
 
     try:
         # Ask for the peeled ref too: an annotated tag's own line names the tag object.
-        output = git.cmd.Git().ls_remote(url, ref, f"{ref}^{{}}")
+        output = str(git.cmd.Git().ls_remote(url, ref, f"{ref}^{{}}"))
     except git.GitCommandError as exc:
         raise PinsError(f"{url}: git ls-remote failed: {exc.stderr.strip() or exc}") from None
     except git.GitCommandNotFound:

@@ -74,9 +74,10 @@ def kernel_enablement(config: UnitConfig) -> dict[str, list[tuple[str, str]]]:
     running it, so the layer can make that kernel build for their MACHINE."""
     out: dict[str, set[tuple[str, str]]] = {}
     for node in config.nodes:
-        known = KERNEL_ENABLEMENT.get(node.role.kernel or "", {})
+        kernel = node.role.kernel or ""
+        known = KERNEL_ENABLEMENT.get(kernel, {})
         if node.machine in known:
-            out.setdefault(node.role.kernel, set()).add((node.machine, known[node.machine]))
+            out.setdefault(kernel, set()).add((node.machine, known[node.machine]))
     return {kernel: sorted(pairs) for kernel, pairs in sorted(out.items())}
 
 

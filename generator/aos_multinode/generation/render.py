@@ -88,7 +88,8 @@ def source_bytes(template: str) -> bytes:
     """Return the bytes of a file copied as it is: `package:PATH` is a module of the package
     (the on-device agent), any other path is under templates/."""
     if template.startswith(PACKAGE_PREFIX):
-        return resources.files("aos_multinode").joinpath(template[len(PACKAGE_PREFIX):]).read_bytes()
+        path = template[len(PACKAGE_PREFIX):]
+        return resources.files("aos_multinode").joinpath(path).read_bytes()
     return resources.files("aos_multinode.templates").joinpath(template).read_bytes()
 
 

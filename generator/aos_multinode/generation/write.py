@@ -35,6 +35,7 @@ import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from aos_multinode.errors import OutputError
 from aos_multinode.generation.render import RenderedFile
@@ -90,7 +91,8 @@ def os_error_text(exc: OSError, target: Path | str | None = None,
         errno.ENOENT: f"check the path, or {what}",
         errno.EISDIR: f"a folder is in the way: move it, or {what}",
     }
-    fix = fixes.get(code, f"check the path and the file system, or {what}")
+    fix = fixes.get(code if code is not None else -1,
+                    f"check the path and the file system, or {what}")
     return f"{path if path is not None else '?'}: {cause}; {fix}"
 
 
@@ -555,7 +557,8 @@ def _swap(out_dir: Path, tops: list[str], staged: dict[str, int]) -> None:
     journal = out_dir / JOURNAL
     if journal.exists() or journal.is_symlink():
         _remove(journal)
-    entries = [{"top": top, "old": _inode(out_dir / top), "new": staged[top]} for top in tops]
+    entries: list[dict[str, Any]] = [{"top": top, "old": _inode(out_dir / top),
+                                      "new": staged[top]} for top in tops]
     journal.write_text(json.dumps({"format": JOURNAL_FORMAT, "swap": entries}) + "\n",
                        encoding="utf-8")
     _fsync_files([journal])

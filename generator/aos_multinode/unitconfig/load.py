@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aos_multinode.contract import (ALL_NODES, AOS_RELEASES, DEFAULT_AOS_VERSION,
                                     KERNEL_ENABLEMENT)
@@ -102,7 +102,7 @@ def _check_time_server(data: dict, nodes: list, ctx: Context) -> None:
         hint = difflib.get_close_matches(server, node_ids, n=1)
         ctx.error_at("time_sync.server", f"'{server}' is not the id of any node" +
                      (f"; did you mean '{hint[0]}'?" if hint else
-                      f"; use one of: {', '.join(node_ids)}"))
+                      f"; use one of: {', '.join(map(str, node_ids))}"))
 
 
 def _check_policy(data: dict, ctx: Context) -> None:
@@ -387,7 +387,7 @@ def _build(data: dict, source_file: str) -> UnitConfig:
     role_by_name = {role.name: role for role in roles}
     machine = data["yocto"]["machine"]
     nodes = tuple(sorted((Node(
-        index=node["index"], id=_node_id(node), hostname=node["hostname"],
+        index=node["index"], id=cast(str, _node_id(node)), hostname=node["hostname"],
         address=node["address"],
         addresses=tuple(sorted(node["addresses"].items())),
         role=role_by_name[node["role"]], machine=node["machine"] or machine,

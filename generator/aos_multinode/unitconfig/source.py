@@ -203,7 +203,9 @@ def _compose_all(text: str, name: str) -> list[Node]:
     try:
         loader = _Loader(text)
         while loader.check_node():
-            documents.append(loader.get_node())
+            document = loader.get_node()
+            if document is not None:
+                documents.append(document)
             if len(documents) > 1:
                 break
     except yaml.MarkedYAMLError as exc:
@@ -242,7 +244,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str) -> str:
     if "quoted scalar" in (exc.context or ""):
         return "a quoted value that starts here is not closed; add the closing quote"
     if "flow sequence" in (exc.context or "") or "flow mapping" in (exc.context or ""):
-        what = "[ ... ] list" if "sequence" in exc.context else "{ ... } mapping"
+        what = "[ ... ] list" if "sequence" in (exc.context or "") else "{ ... } mapping"
         return f"{problem} in a {what}{opened}; close it or add the missing comma"
     if "undefined alias" in problem:
         alias = re.match(r"\*([^\s,\]}]+)", text.splitlines()[mark.line][mark.column:]) \

@@ -483,7 +483,7 @@ class Network(FieldType):
                              f"or fd00::/64, got {_describe(node)}")
         try:
             network = ipaddress.ip_network(node.value, strict=True)
-        except ValueError as exc:
+        except ValueError:
             try:
                 fixed = ipaddress.ip_network(node.value, strict=False)
             except ValueError:
@@ -657,7 +657,8 @@ UNIT_CONFIG = Struct({
                           default="static"),
     }, "cluster membership"), "cluster membership", default={}),
     "yocto": Prop(Struct({
-        "release": Prop(Enum(YOCTO_RELEASES), "Yocto series codename", default=DEFAULT_YOCTO_RELEASE),
+        "release": Prop(Enum(YOCTO_RELEASES), "Yocto series codename",
+                        default=DEFAULT_YOCTO_RELEASE),
         "machine": Prop(_safe("a MACHINE name (lower-case letters, digits, '-', '_', '.')",
                               "genericx86-64", MACHINE_NAME),
                         "MACHINE for nodes that do not name one", default="genericx86-64"),

@@ -18,6 +18,7 @@ compared (see `sharing`). Nothing here prints: `progress` callbacks and the retu
 
 from __future__ import annotations
 
+import functools
 import json
 import locale
 import os
@@ -102,7 +103,7 @@ def layer_needs_aos(layer: Path) -> bool:
     """Return True when the generated layer depends on meta-aos (aos.enabled)."""
     text = (layer / "conf" / "layer.conf").read_text(encoding="utf-8")
     match = re.search(r'^LAYERDEPENDS_\S+\s*=\s*"([^"]*)"', text, re.M)
-    return bool(match) and "aos" in match.group(1).split()
+    return match is not None and "aos" in match.group(1).split()
 
 
 # --- where the settings and layers come from ----------------------------------------------
@@ -144,7 +145,8 @@ def kas_layers(directory: Path, checkouts: Path) -> list[Path]:
     import yaml
 
     repos = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("repos") or {}
-    layers, missing = [], []
+    layers: list[Path] = []
+    missing: list[Path] = []
     for name, repo in repos.items():
         if not repo or not repo.get("url"):
             continue
@@ -348,7 +350,8 @@ def parse_messages(lines: Iterable[str]) -> list[Message]:
     """Return the ERROR and WARNING messages of BitBake's console output, each with the
     lines that belong to it (tracebacks, sanity lists), in order, without repeats."""
     messages: list[Message] = []
-    severity, body = "", []
+    body: list[str] = []
+    severity = ""
     for raw in [*lines, "NOTE: end"]:
         line = raw.rstrip()
         match = LEVEL.match(line)
@@ -728,7 +731,8 @@ def _read_batch(paths: list[Path]) -> list[Optional[dict]]:
     if result.returncode != 0:
         return [_read_one(zstd, path) for path in paths]
     decoder = json.JSONDecoder()
-    text, position, docs = result.stdout.decode("utf-8", "replace"), 0, []
+    text, position = result.stdout.decode("utf-8", "replace"), 0
+    docs: list[Optional[dict]] = []
     while len(docs) < len(paths):
         while position < len(text) and text[position].isspace():
             position += 1
@@ -846,7 +850,11 @@ def resolve_settings(options: VerifyOptions, layer: Path) -> Settings:
             raise VerifyError("name the layers with --layers (e.g. --layers "
                               "poky/meta,poky/meta-poky), a kas build directory with "
                               "--build-dir, or the checkouts with --checkouts")
-    layers = list(options.layers) or bblayers_layers(build_dir)
+    if options.layers:
+        layers = list(options.layers)
+    else:
+        assert build_dir is not None  # found above, or VerifyError
+        layers = bblayers_layers(build_dir)
     kas = kas_common(options.directory)
     if build_dir is not None and not options.layers:
         lines, source = build_dir_conf(build_dir), f"{build_dir}/conf/local.conf"
@@ -856,7 +864,7 @@ def resolve_settings(options: VerifyOptions, layer: Path) -> Settings:
         lines, source = default_conf(aos), "defaults of the generated kas files"
     checked = check_layers(layers, layer)
     distro = kas[0] if kas and kas[0] else None
-    if distro is None and not any(re.match(r"^\s*DISTRO\s*\S*=", l) for l in lines):
+    if distro is None and not any(re.match(r"^\s*DISTRO\s*\S*=", line) for line in lines):
         distro = guess_distro(aos, checked)
     return Settings(checked, lines, distro, source)
 
@@ -911,7 +919,7 @@ def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sig
         if args[0] == "-S":
             shutil.rmtree(stamps_dir(run.build_dir), ignore_errors=True)
         step = run_bitbake(args, run.build_dir, bitbake,
-                           lambda elapsed, last: progress(label, command, elapsed, last))
+                           functools.partial(progress, label, command))
         run.steps.append(step)
         step.log = run.build_dir / ("bitbake" + "".join(
             f"-{a.lstrip('-')}" for a in args if a != IMAGE) + ".log")

@@ -482,7 +482,7 @@ def recipe_evidence(pairs: Mapping[TaskKey, tuple[Optional[Mapping], Mapping]],
             found.variables.update(changed)
             found.carriers.update(name for name in changed
                                   if carries_identity(reference, node, name, names))
-        if kind == "dependencies":
+        if kind == "dependencies" and reference is not None:
             found.dependencies.update(dep.split(":")[0]
                                       for dep in differing_dependencies(reference, node))
     return out
@@ -496,7 +496,7 @@ def carries_identity(reference: Mapping, node: Mapping, name: str,
     values = [(doc.get("varvals") or {}).get(name) for doc in (reference, node)]
     if not all(isinstance(value, str) for value in values):
         return False
-    masked = [_mask(value, words) for value, words in zip(values, names)]
+    masked = [_mask(str(value), words) for value, words in zip(values, names)]
     return masked[0] == masked[1] and masked[0] != values[0]
 
 
