@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from aos_multinode.verify import sharing
-from aos_multinode.verify import run as verify
+from aos_multinode import verify
 from aos_multinode.verify.sharing import NodeInfo, TaskKey
 
 STUBS = Path(__file__).resolve().parent / "bitbake_stubs" / "python"

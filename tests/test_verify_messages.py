@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode.verify import run as verify
-from aos_multinode.verify.run import Message
+from aos_multinode import verify
+from aos_multinode.verify.messages import Message
 
 from layer_helpers import EXAMPLES_DIR, generate
 
@@ -34,7 +34,7 @@ def recorded(name: str, layer: Path) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def findings(name: str, directory: Path, node: str = None) -> list[verify.Finding]:
+def findings(name: str, directory: Path, node: str = None) -> list[verify.BitBakeFinding]:
     layer = directory / "meta-aos-multinode"
     return [verify.locate(m, layer, directory, node)
             for m in verify.parse_messages(recorded(name, layer))]
@@ -182,8 +182,8 @@ def test_offline_uninative_warnings_are_verifys_own():
 
 
 def test_merge_findings_names_the_nodes_and_sorts_ours_first():
-    ours = verify.Finding("warning", "w", True, "meta-aos-multinode/x.bb", 3)
-    other = verify.Finding("error", "e", False)
+    ours = verify.BitBakeFinding("warning", "w", True, "meta-aos-multinode/x.bb", 3)
+    other = verify.BitBakeFinding("error", "e", False)
     merged = verify.merge_findings({"a": [other, ours], "b": [ours]})
     assert [(f.message, f.nodes) for f in merged] == [("w", ["a", "b"]), ("e", ["a"])]
 
@@ -262,7 +262,7 @@ def test_bblayers_of_a_kas_build_dir(tmp_path):
 
 
 def test_local_conf_of_a_node(generated):
-    settings = verify.Settings([Path("/l/meta")], ['INIT_MANAGER = "systemd"'], "poky", "x")
+    settings = verify.BuildSettings([Path("/l/meta")], ['INIT_MANAGER = "systemd"'], "poky", "x")
     node = verify.NodeInfo("b", "qemuarm64")
     text = verify.local_conf(settings, node, 'BBMASK += "x"\n')
     assert text.splitlines()[-1] == 'BBMASK += "x"'

@@ -564,8 +564,9 @@ def verify(directory: str, layers: tuple[str, ...], bitbake_dir: str | None,
     """
     from pathlib import Path
 
-    from aos_multinode.verify.run import Progress, VerifyOptions, format_result
-    from aos_multinode.verify.run import verify as run_verify
+    from aos_multinode.cli.progress import Progress
+    from aos_multinode.verify import VerifyOptions, format_result
+    from aos_multinode.verify import verify as run_verify
 
     options = VerifyOptions(
         directory=Path(directory),
