@@ -70,7 +70,7 @@ def _silence_stdout() -> None:
 
 def os_error_message(exc: OSError) -> str:
     """What an OSError that reached the command line means, where, and how to fix it."""
-    from aos_multinode.generation.write import os_error_text
+    from aos_multinode.atomic import os_error_text
 
     if exc.errno in (errno.EPIPE, errno.EBADF) and exc.filename is None:
         _silence_stdout()
@@ -347,7 +347,7 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
     if output == "-":
         click.echo(text, nl=False)
     else:
-        from aos_multinode.generation.write import write_file
+        from aos_multinode.atomic import write_file
 
         write_file(output, text.encode("utf-8"), "choose another file with -o")
         click.echo(f"wrote {output}", err=True)
@@ -397,7 +397,7 @@ def show(unit_config: str, fmt: str, output: str, release: str | None) -> None:
             raise click.UsageError("refusing to print PNG to a terminal; use -o FILE")
         sys.stdout.buffer.write(data)
     else:
-        from aos_multinode.generation.write import write_file
+        from aos_multinode.atomic import write_file
 
         write_file(output, data, "choose another file with -o")
         click.echo(f"wrote {output}", err=True)
@@ -508,7 +508,7 @@ def init(file: str, device_id: str, nodes: int, roles: str, subnet: str, yocto_r
             click.echo(f"error: {problem}", err=True)
     text = starter_config(answers, target.name)
     check_source(parse_source(text.encode(), file))  # the promise: it always validates
-    from aos_multinode.generation.write import write_file
+    from aos_multinode.atomic import write_file
 
     write_file(target, text.encode("utf-8"), "choose another FILE")
     click.echo(f"wrote {file}; next: aos-multinode validate {file}")

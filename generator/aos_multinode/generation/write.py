@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from aos_multinode.atomic import OutputWriteError, os_error_text, sync_files, write_file
 from aos_multinode.errors import OutputError
 from aos_multinode.generation.render import RenderedFile
 
@@ -49,79 +50,6 @@ JOURNAL_FORMAT = "aos-multinode/swap/2"
 # How long a second run waits for the first one's lock on the output directory.
 LOCK_WAIT_SECONDS = 10.0
 STATUS_WORDS = ("create", "update", "identical", "delete", "conflict")
-
-
-class OutputWriteError(OutputError):
-    """The file system refused a write (full, read-only, immutable, a file in the way...)."""
-
-    def __init__(self, message: str, cause: OSError | None = None):
-        super().__init__(message)
-        self.cause = cause
-
-
-def _first_non_directory(path: Path) -> Path | None:
-    for parent in [*reversed(path.parents), path]:
-        if parent.exists() and not parent.is_dir():
-            return parent
-    return None
-
-
-def os_error_text(exc: OSError, target: Path | str | None = None,
-                  what: str = "choose another output location") -> str:
-    """Say what an OSError means for a path: `PATH: cause; fix`."""
-    path = Path(exc.filename) if exc.filename else (Path(target) if target else None)
-    cause = exc.strerror or str(exc)
-    code = exc.errno
-    if code in (errno.ENOTDIR, errno.EEXIST) and path is not None and \
-            _first_non_directory(path) is not None:
-        blocker = _first_non_directory(path)
-        return (f"{path}: {blocker} is a file, not a folder; remove or rename {blocker}, or "
-                f"{what}")
-    if code == errno.ENOENT and path is not None and not path.parent.exists():
-        return (f"{path}: the folder {path.parent} does not exist; create it first "
-                f"(mkdir -p {path.parent}), or {what}")
-    fixes = {
-        errno.ENOSPC: "the file system is full: free some space (df -h shows where), then "
-                      "run again",
-        errno.EDQUOT: "your disk quota is used up: free some space, then run again",
-        errno.EROFS: f"the file system is mounted read-only: remount it read-write, or {what}",
-        errno.EPERM: "writing is not permitted: the file or folder may be immutable "
-                     f"(lsattr -d shows the 'i' flag; chattr -i clears it), or {what}",
-        errno.EACCES: f"permission denied: fix the permissions (ls -ld), or {what}",
-        errno.ENOENT: f"check the path, or {what}",
-        errno.EISDIR: f"a folder is in the way: move it, or {what}",
-    }
-    fix = fixes.get(code if code is not None else -1,
-                    f"check the path and the file system, or {what}")
-    return f"{path if path is not None else '?'}: {cause}; {fix}"
-
-
-def write_file(path: Path | str, data: bytes,
-               what: str = "choose another file with -o") -> None:
-    """Write one file atomically (a temporary file beside it, then a rename): a failed or
-    interrupted write leaves the previous file. Raise OutputWriteError saying where, why and
-    what to do."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.aos-tmp-{os.getpid()}")
-    try:
-        try:
-            with open(temporary, "xb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if path.is_file() and not path.is_symlink():
-                os.chmod(temporary, path.stat().st_mode & 0o7777)
-            os.replace(temporary, path)
-        except BaseException:
-            with suppress(OSError):
-                temporary.unlink()
-            raise
-    except OSError as exc:
-        if exc.filename in (None, str(temporary)):
-            exc.filename = str(path)
-        raise OutputWriteError(f"cannot write {os_error_text(exc, path, what)}"
-                               + (". The previous file is unchanged." if path.exists() else ""),
-                               exc) from None
 
 
 @dataclass(frozen=True)
@@ -515,7 +443,7 @@ def _stage(out_dir: Path, top: str, files: dict[str, RenderedFile],
         elif status.status == "delete":
             target.unlink()
             _prune_empty(target.parent, staging)
-    _fsync_files([*written, staging / MANIFEST])
+    sync_files([*written, staging / MANIFEST])
 
 
 def _link_tree(source: Path, target: Path, top_level: bool = False) -> None:
@@ -559,9 +487,8 @@ def _swap(out_dir: Path, tops: list[str], staged: dict[str, int]) -> None:
         _remove(journal)
     entries: list[dict[str, Any]] = [{"top": top, "old": _inode(out_dir / top),
                                       "new": staged[top]} for top in tops]
-    journal.write_text(json.dumps({"format": JOURNAL_FORMAT, "swap": entries}) + "\n",
-                       encoding="utf-8")
-    _fsync_files([journal])
+    write_file(journal, (json.dumps({"format": JOURNAL_FORMAT, "swap": entries}) + "\n")
+               .encode("utf-8"), "choose another output directory with -o")
     try:
         for top in tops:
             live = out_dir / top
@@ -583,15 +510,3 @@ def _prune_empty(directory: Path, root: Path) -> None:
     while directory != root and directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
         directory = directory.parent
-
-
-def _fsync_files(paths: list[Path]) -> None:
-    """Make the new files durable before the directory swap publishes them. A few files are
-    synced one by one; many at once with one sync() of the file systems, which costs one
-    flush instead of one per file (thousands of fsync calls took most of a large run)."""
-    if len(paths) > 32 and hasattr(os, "sync"):
-        os.sync()
-        return
-    for path in paths:
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())

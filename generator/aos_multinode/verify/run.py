@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
+from aos_multinode.atomic import write_file
 from aos_multinode.contract import IMAGE
 from aos_multinode.verify import sharing
 from aos_multinode.verify.bitbake import ProgressFn, Step, interruptible, run_bitbake
@@ -116,14 +117,14 @@ def local_conf(settings: BuildSettings, node: NodeInfo, extra: str) -> str:
 
 
 def write_if_changed(path: Path, text: str) -> None:
-    """Write `text` to `path` unless it already holds exactly that."""
+    """Write `text` to `path` (atomically) unless it already holds exactly that."""
     try:
         if path.read_text(encoding="utf-8") == text:
             return
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_file(path, text.encode("utf-8"), "choose another --workdir")
 
 
 def prepare_build_dir(workdir: Path, settings: BuildSettings, layer: Path, node: NodeInfo,
@@ -284,7 +285,7 @@ def run_node(run: NodeRun, bitbake: Path, layer: Path, directory: Path, want_sig
         run.steps.append(step)
         step.log = run.build_dir / ("bitbake" + "".join(
             f"-{a.lstrip('-')}" for a in args if a != IMAGE) + ".log")
-        step.log.write_text("".join(step.output), encoding="utf-8")
+        write_file(step.log, "".join(step.output).encode("utf-8"), "choose another --workdir")
         problem = environment_problem("".join(step.output))
         if problem:
             raise VerifyError(problem)
