@@ -8,6 +8,7 @@ import errno
 import os
 import re
 import sys
+from typing import NoReturn
 
 import click
 
@@ -75,6 +76,16 @@ def os_error_message(exc: OSError) -> str:
     return os_error_text(exc, None, "choose another path")
 
 
+def exit_on_os_error(exc: OSError) -> NoReturn:
+    """Say what an OSError means (if stderr still takes it) and exit 2."""
+    message = os_error_message(exc)
+    try:
+        term.echo(term.error_text(message), err=True)
+    except OSError:
+        pass
+    sys.exit(2)
+
+
 def report_user_error(exc: UserError) -> None:
     """Print a user error the way every command does: no traceback, what/where/how."""
     if isinstance(exc, UnitConfigError):
@@ -100,12 +111,7 @@ class Group(click.Group):
             report_user_error(exc)
             sys.exit(exc.exit_code)
         except OSError as exc:
-            message = os_error_message(exc)
-            try:
-                term.echo(term.error_text(message), err=True)
-            except OSError:
-                pass
-            sys.exit(2)
+            exit_on_os_error(exc)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]},
@@ -163,11 +169,6 @@ def main() -> None:
         click.echo(INTERRUPTED, err=True)
         sys.exit(130)
     except OSError as exc:
-        message = os_error_message(exc)
-        try:
-            term.echo(term.error_text(message), err=True)
-        except OSError:
-            pass
-        sys.exit(2)
+        exit_on_os_error(exc)
     if isinstance(code, int) and code != 0:
         sys.exit(code)

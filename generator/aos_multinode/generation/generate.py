@@ -11,7 +11,8 @@ from aos_multinode.errors import OutputError
 from aos_multinode.unitconfig.model import UnitConfig
 from aos_multinode.generation.pins import load_pins
 from aos_multinode.generation.plan import plan_layer
-from aos_multinode.generation.plan_kas import plan_ci, plan_kas
+from aos_multinode.generation.plan_ci import plan_ci
+from aos_multinode.generation.plan_kas import plan_kas
 from aos_multinode.generation.release import Release, resolve_release
 from aos_multinode.generation.render import RenderedFile, render_all
 from aos_multinode.generation.write import FileStatus

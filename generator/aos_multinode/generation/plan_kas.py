@@ -1,4 +1,5 @@
-"""Plan the kas files: one per node, an all-nodes multiconfig build, and a shared include.
+"""Plan the kas files: one per node, an all-nodes multiconfig build, and a shared include
+(the CI files are plan_ci.py's).
 
 kas names the repository holding the top kas file `this`: the git work tree around the kas
 files, or the kas folder itself outside git. Includes and the generated layer are named
@@ -8,7 +9,6 @@ relative to that root, so the plan needs to know where the output goes.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -57,7 +57,8 @@ def kas_root(out_dir: Path) -> Path:
     return git_root(kas_dir) or kas_dir
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
+    """Return `path` relative to `root`, with / separators (as kas and CI name paths)."""
     return Path(os.path.relpath(path, root)).as_posix()
 
 
@@ -101,8 +102,8 @@ def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> lis
     """Return the kas files: include/common.yml, one <node id>.yml per node, all-nodes.yml."""
     root = kas_root(out_dir)
     kas_dir = (out_dir / KAS_DIR).resolve()
-    layer_path = _relative((out_dir / LAYER_DIR).resolve(), root)
-    common_include = _relative(kas_dir / COMMON, root)
+    layer_path = relative((out_dir / LAYER_DIR).resolve(), root)
+    common_include = relative(kas_dir / COMMON, root)
     base = {"config": config, "release": release, "version": __version__, "image": IMAGE,
             "kas_version": KAS_FORMAT_VERSION, "common_include": common_include,
             "outside_git": root == kas_dir,
@@ -113,48 +114,3 @@ def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> lis
                                  {**base, "node": node}))
     files.append(PlannedFile(f"{KAS_DIR}/{ALL_NODES}", "kas/all-nodes.yml.j2", base))
     return sorted(files, key=lambda f: f.relpath)
-
-
-GITHUB_WORKFLOW = ".github/workflows/aos-multinode.yml"
-GITLAB_CI = ".gitlab/ci/aos-multinode.yml"
-KAS_CONTAINER_TAG = "5.5"
-
-
-def _repository_path(path: Path, root: Path) -> str:
-    """`path` relative to the repository root CI works in; only its name when it lies outside
-    (CI cannot see it there: the user has to commit it)."""
-    path = path.resolve()
-    return _relative(path, root) if path.is_relative_to(root) else path.name
-
-
-def check_command(config: UnitConfig, release: str, root: Path, out_dir: Path,
-                  pins_file: Optional[Path | str] = None) -> str:
-    """The `aos-multinode generate ... --check` CI runs: the same inputs as this run, so that
-    only a change to them (or to aos-multinode) makes it fail.
-
-    A release that did not come from the Unit Config (--release, or git describe, which
-    changes with every commit, the one holding the output included) is passed as it is now:
-    otherwise committed output could never be up to date."""
-    words = ["aos-multinode", "generate", _repository_path(Path(config.source_file), root),
-             "-o", _relative(out_dir.resolve(), root), "--check"]
-    if pins_file is not None:
-        words += ["--pins", _repository_path(Path(pins_file), root)]
-    if config.release != release:
-        words += ["--release", release]
-    return shlex.join(words)
-
-
-def plan_ci(config: UnitConfig, release: str, out_dir: Path,
-            pins_file: Optional[Path | str] = None) -> list[PlannedFile]:
-    """Return the GitHub Actions workflow and the GitLab CI file, with paths relative to the
-    repository root (where CI runs)."""
-    root = git_root(out_dir) or out_dir.resolve()
-    ctx = {"config": config, "release": release, "image": IMAGE,
-           "kas_container_tag": KAS_CONTAINER_TAG,
-           "pip_requirement": f"aos-multinode=={__version__}", "version": __version__,
-           "check_command": check_command(config, release, root, out_dir, pins_file),
-           "output_path": _relative(out_dir.resolve(), root),
-           "kas_path": _relative((out_dir / KAS_DIR).resolve(), root),
-           "gitlab_include_path": "/" + _relative((out_dir / GITLAB_CI).resolve(), root)}
-    return [PlannedFile(GITHUB_WORKFLOW, "ci/github-workflow.yml.j2", ctx),
-            PlannedFile(GITLAB_CI, "ci/gitlab-ci.yml.j2", ctx)]
