@@ -219,6 +219,31 @@ def test_read_nodes(generated):
         ("a", "qemuarm64", "controller", 0), ("b", "qemuarm64", "worker", 1)]
 
 
+def test_read_nodes_matches_the_fragments(tmp_path):
+    """The node facts generate records in the manifest are what each node's fragment and
+    multiconfig say (verify reads the facts instead of parsing the files)."""
+    generate(EXAMPLES_DIR / "three-node-ecu.yaml", tmp_path)
+    layer = tmp_path / "meta-aos-multinode"
+    assignment = re.compile(r'^([A-Za-z0-9_/:.-]+) = "(.*)"$', re.M)
+    for node in verify.read_nodes(layer):
+        fragment = dict(assignment.findall((layer / f"conf/nodes/{node.node}.conf").read_text()))
+        multiconfig = dict(assignment.findall(
+            (layer / f"conf/multiconfig/{node.node}.conf").read_text()))
+        assert node.fragment == frozenset(fragment)
+        assert node.machine == multiconfig["MACHINE"]
+        assert (node.role, str(node.index)) == (fragment["AOS_MULTINODE_NODE_ROLE"],
+                                                fragment["AOS_MULTINODE_NODE_INDEX"])
+        assert node.kernel == fragment.get("PREFERRED_PROVIDER_virtual/kernel", "")
+        assert node.names == {fragment["AOS_MULTINODE_HOSTNAME"]}
+
+
+def test_read_nodes_needs_the_manifest(tmp_path):
+    generate(EXAMPLES_DIR / "three-node-ecu.yaml", tmp_path)
+    (tmp_path / "meta-aos-multinode" / ".aos-multinode-manifest.json").write_text("{}")
+    with pytest.raises(verify.VerifyError, match="no node facts.*generate` again"):
+        verify.read_nodes(tmp_path / "meta-aos-multinode")
+
+
 def test_read_nodes_with_kernel(tmp_path):
     generate(EXAMPLES_DIR / "three-node-ecu.yaml", tmp_path)
     nodes = {n.node: n for n in verify.read_nodes(tmp_path / "meta-aos-multinode")}

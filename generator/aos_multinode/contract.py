@@ -38,14 +38,13 @@ PACKAGEGROUP_PREFIX = "packagegroup-aos-multinode-"
 RECIPE_PREFIX = "aos-multinode-"
 # Where the per-node fragments live (a node's local.conf does `require conf/nodes/<id>.conf`).
 NODE_FRAGMENT_DIR = "conf/nodes"
-MULTICONFIG_DIR = "conf/multiconfig"
+# In every output directory: the files generate wrote there (with their hashes) and, in the
+# layer's, the node facts verify reads (id, index, machine, role, kernel, names, fragment).
+MANIFEST = ".aos-multinode-manifest.json"
 
-# Variables of a node's fragment that verify and the sharing report read back.
-NODE_ID_VAR = "AOS_MULTINODE_NODE_ID"
-NODE_INDEX_VAR = "AOS_MULTINODE_NODE_INDEX"
+# Fragment variables the sharing report knows to be the role's, not the node's.
 NODE_ROLE_VAR = "AOS_MULTINODE_NODE_ROLE"
 NODE_MAIN_VAR = "AOS_MULTINODE_MAIN"
-NODE_HOSTNAME_VAR = "AOS_MULTINODE_HOSTNAME"
 KERNEL_VAR = "PREFERRED_PROVIDER_virtual/kernel"
 
 # --- the kas files ------------------------------------------------------------------------

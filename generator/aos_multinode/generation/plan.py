@@ -32,6 +32,8 @@ class PlannedFile:
     context: dict = field(default_factory=dict, compare=False, hash=False)
     text: str = ""
     mode: int = 0o644
+    # Facts the writer records in the output directory's manifest (for `verify`).
+    facts: Optional[dict] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,14 @@ def rebalance_policy(config: UnitConfig) -> dict:
                        "priority": n.role.priority} for n in config.nodes]}
 
 
+def node_facts(node: Node, variables: list[tuple[str, str, str]]) -> dict:
+    """Return what verify needs to know about a node, recorded in the layer's manifest: its
+    id, index, MACHINE, role, kernel, the words naming it and its fragment's variables."""
+    return {"id": node.id, "index": node.index, "machine": node.machine,
+            "role": node.role.name, "kernel": node.role.kernel or "",
+            "names": [node.hostname], "fragment": sorted({name for _, name, _ in variables})}
+
+
 def role_packages(config: UnitConfig, role: Role) -> list[str]:
     """Return what a role's packagegroup pulls in, sorted: our runtime parts and the role's
     own packages."""
@@ -303,7 +313,7 @@ def _plan_node(config: UnitConfig, node: Node, release: str, base: dict,
            "variables": node_variables(config, node, release)}
     files = [
         PlannedFile(f"{LAYER_DIR}/conf/nodes/{node.id}.conf", "layer/conf/nodes/node.conf.j2",
-                    ctx),
+                    ctx, facts=node_facts(node, ctx["variables"])),
         PlannedFile(f"{LAYER_DIR}/conf/multiconfig/{node.id}.conf",
                     "layer/conf/multiconfig/node.conf.j2", ctx),
         PlannedFile(f"{node_config}/aos-node-config-{node.id}_1.0.bb",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 from importlib import resources
 
 import jinja2
@@ -28,6 +29,7 @@ class RenderedFile:
     relpath: str
     content: bytes
     mode: int
+    facts: Optional[dict] = field(default=None, compare=False, hash=False)
 
 
 def bitbake_string(value: object) -> str:
@@ -100,10 +102,11 @@ def render_file(planned: PlannedFile) -> RenderedFile:
     elif planned.template.endswith(".j2"):
         content = environment().get_template(planned.template).render(**planned.context)
     else:
-        return RenderedFile(planned.relpath, source_bytes(planned.template), planned.mode)
+        return RenderedFile(planned.relpath, source_bytes(planned.template), planned.mode,
+                            planned.facts)
     if not content.endswith("\n"):
         content += "\n"
-    return RenderedFile(planned.relpath, content.encode("utf-8"), planned.mode)
+    return RenderedFile(planned.relpath, content.encode("utf-8"), planned.mode, planned.facts)
 
 
 def render_all(planned: list[PlannedFile]) -> list[RenderedFile]:

@@ -38,10 +38,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aos_multinode.atomic import OutputWriteError, os_error_text, sync_files, write_file
+from aos_multinode.contract import MANIFEST
 from aos_multinode.errors import OutputError
 from aos_multinode.generation.render import RenderedFile
 
-MANIFEST = ".aos-multinode-manifest.json"
 # Present only while a run swaps directories: JSON naming each directory it swaps with the
 # inode of the live directory before the run (null when the run creates it) and the inode of
 # the new one, so that recovery only ever touches those very directories.
@@ -85,8 +85,11 @@ def _read_manifest(directory: Path) -> dict[str, str]:
 
 def manifest_bytes(files: dict[str, RenderedFile]) -> bytes:
     """Return the manifest of one output directory holding `files` (relpath -> file)."""
-    manifest = {"generator": "aos-multinode",
-                "files": {p: _digest(f.content) for p, f in sorted(files.items())}}
+    manifest: dict = {"generator": "aos-multinode",
+                      "files": {p: _digest(f.content) for p, f in sorted(files.items())}}
+    nodes = [f.facts for f in files.values() if f.facts is not None]
+    if nodes:
+        manifest["nodes"] = sorted(nodes, key=lambda facts: (facts["index"], facts["id"]))
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
