@@ -4,8 +4,9 @@ signatures, and measure how much nodes of one MACHINE share.
 One module per job: `layer` (the generated layer read back), `settings` (layers and
 local.conf lines for each node's build directory), `host` (can BitBake run here),
 `bitbake` (the subprocess and its signals), `messages` (BitBake's output located in the
-layer), `signatures` (sigdata read back), `sharing` (the sharing report), `run` (one node,
-the whole run), `output` (the text report). Nothing here prints.
+layer), `signatures` (sigdata read back), `sharing` (the sharing report) and `causes`
+(why a task differs), `run` (one node, the whole run), `output` (the text report). Nothing
+here prints.
 """
 
 from aos_multinode.verify.bitbake import (Step, clean_environment, interruptible,

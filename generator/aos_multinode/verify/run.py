@@ -28,7 +28,7 @@ from typing import Optional
 
 from aos_multinode.atomic import write_file
 from aos_multinode.contract import IMAGE
-from aos_multinode.verify import sharing
+from aos_multinode.verify import causes, sharing
 from aos_multinode.verify.bitbake import ProgressFn, Step, interruptible, run_bitbake
 from aos_multinode.verify.host import check_host, environment_problem
 from aos_multinode.verify.layer import VerifyError, find_layer, layer_needs_aos, read_nodes
@@ -151,7 +151,7 @@ def explain(reference: NodeRun, node: NodeRun) -> dict[str, sharing.Evidence]:
     node_docs = read_sigdata([sigdata_path(node_stamps, k, node.signatures[k]) for k in keys])
     pairs = {key: (ref_docs.get(key), doc) for key, doc in zip(keys, node_docs)
              if doc is not None}
-    return sharing.recipe_evidence(pairs, (reference.node.identity_names(),
+    return causes.recipe_evidence(pairs, (reference.node.identity_names(),
                                            node.node.identity_names()))
 
 
