@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aos_multinode import cluster
+from aos_multinode.generation import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 # (hello_interval_s, down_after_s): what the generator renders, and the tests' short values.

@@ -41,10 +41,12 @@ import sys
 import time
 from pathlib import Path
 
-from aos_multinode import sharing, verify
-from aos_multinode.generate import generate_files
-from aos_multinode.load import load_unit_config
-from aos_multinode.write import write_tree
+from aos_multinode.verify import sharing
+from aos_multinode import verify
+from aos_multinode.cli.progress import Progress
+from aos_multinode.generation.generate import generate_files
+from aos_multinode.unitconfig.load import load_unit_config
+from aos_multinode.generation.write import write_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUPS = {
@@ -79,7 +81,7 @@ def run_setup(out: Path, checkouts: Path, setup: str, workdir: Path, extra: str,
         conf.write_text(extra + SETUPS[setup].format(node=node))
         options = verify.VerifyOptions(directory=out, checkouts=checkouts, machine_conf=conf,
                                        workdir=workdir / f"{out.name}-{setup}", nodes=[node])
-        result = verify.verify(options, verify.Progress(sys.stderr))
+        result = verify.verify(options, Progress(sys.stderr))
         runs += result.runs
         findings += result.findings
     return runs, findings, time.monotonic() - start

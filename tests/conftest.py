@@ -13,9 +13,9 @@ from aos_multinode.cli import cli
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 DATA_DIR = TESTS_DIR / "data"
-# The bundled copies the tests use, so the suite runs from a plain checkout of this repository.
-EXAMPLES_DIR = DATA_DIR / "examples"
-# Where the examples come from: the shared folder beside the repository (absent on CI).
+# The bundled examples (one copy: the repository's examples/).
+EXAMPLES_DIR = REPO_ROOT / "examples"
+# Where the examples come from: the shared folder beside the repository (CI has it too).
 SHARED_EXAMPLES_DIR = REPO_ROOT.parent / "shared" / "examples"
 VALID_DIR = DATA_DIR / "valid"
 INVALID_DIR = DATA_DIR / "invalid"

@@ -31,11 +31,11 @@ import yaml
 from click.testing import CliRunner
 
 from aos_multinode.cli import main
-from aos_multinode.pins import shipped_pins
+from aos_multinode.generation.pins import shipped_pins
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
-EXAMPLES_DIR = TESTS_DIR / "data" / "examples"
+EXAMPLES_DIR = TESTS_DIR.parent / "examples"
 THREE_NODE = EXAMPLES_DIR / "three-node-ecu.yaml"
 TWO_NODE = EXAMPLES_DIR / "two-node-gateway.yaml"
 

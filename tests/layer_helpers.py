@@ -19,11 +19,11 @@ from typing import Optional
 
 import pytest
 
-from aos_multinode.generate import generate_files
-from aos_multinode.load import load_unit_config
-from aos_multinode.model import UnitConfig
-from aos_multinode.render import RenderedFile
-from aos_multinode.write import FileStatus, write_tree
+from aos_multinode.generation.generate import generate_files
+from aos_multinode.unitconfig.load import load_unit_config
+from aos_multinode.unitconfig.model import UnitConfig
+from aos_multinode.generation.render import RenderedFile
+from aos_multinode.generation.write import FileStatus, write_tree
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent

@@ -18,7 +18,8 @@ It rewrites:
     `aos-multinode generate examples/three-node-ecu.yaml -o . --no-ci` from the repository root
     (test_layer_golden.py fails when it is stale).
 
-Options: --golden-only / --repo-only to do one of the two.
+Options: --golden-only / --repo-only to do one of the two; --into DIR writes the golden trees
+into DIR instead of tests/golden (and nothing else), e.g. to compare them.
 """
 
 from __future__ import annotations
@@ -36,23 +37,23 @@ from layer_helpers import (EXAMPLES, GOLDEN_DIR, MAIN_EXAMPLE, REPO_ROOT,  # noq
                            generate)
 
 
-def refresh_golden() -> None:
-    GOLDEN_DIR.mkdir(exist_ok=True)
+def refresh_golden(golden_dir: Path = GOLDEN_DIR) -> None:
+    golden_dir.mkdir(exist_ok=True)
     wanted = {example.stem for example in EXAMPLES}
-    for stale in sorted(GOLDEN_DIR.iterdir()):
+    for stale in sorted(golden_dir.iterdir()):
         if stale.is_dir() and stale.name not in wanted:
             shutil.rmtree(stale)
-            print(f"removed   {stale.relative_to(REPO_ROOT)} (no such example)")
+            print(f"removed   {stale} (no such example)")
     for example in EXAMPLES:
         with tempfile.TemporaryDirectory(prefix="aos-multinode-golden-") as scratch:
             out = Path(scratch) / "out"
             generate(example, out)
-            target = GOLDEN_DIR / example.stem
+            target = golden_dir / example.stem
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(out, target, symlinks=True)
         count = sum(1 for p in target.rglob("*") if p.is_file())
-        print(f"golden    {target.relative_to(REPO_ROOT)}/ ({count} files)")
+        print(f"golden    {target}/ ({count} files)")
 
 
 def refresh_repo() -> None:
@@ -69,7 +70,12 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--golden-only", action="store_true")
     group.add_argument("--repo-only", action="store_true")
+    group.add_argument("--into", type=Path, metavar="DIR",
+                       help="write the golden trees into DIR instead (nothing else)")
     args = parser.parse_args()
+    if args.into:
+        refresh_golden(args.into)
+        return 0
     if not args.repo_only:
         refresh_golden()
     if not args.golden_only:

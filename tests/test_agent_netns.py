@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode.cluster import cluster_config
-from aos_multinode.load import load_unit_config
+from aos_multinode.agent import aos_cluster
+from aos_multinode.generation.cluster import cluster_config
+from aos_multinode.unitconfig.load import load_unit_config
 
 ROOT = Path(__file__).resolve().parents[1]
-AGENT = ROOT / "templates/layer/recipes-support/aos-cluster-agent/files/aos-cluster"
+AGENT = Path(aos_cluster.__file__)
 IP = shutil.which("ip") or "/usr/sbin/ip"
 NETNS_ETC = Path("/etc/netns")
 SUBNET = "198.18.0"

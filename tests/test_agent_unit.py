@@ -4,8 +4,6 @@ time and datagrams are fed to its Agent class by hand."""
 from __future__ import annotations
 
 import ast
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
@@ -18,26 +16,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from aos_multinode.cluster import cluster_config
-from aos_multinode.load import load_unit_config
+from aos_multinode.agent import aos_cluster as ac
+from aos_multinode.generation.cluster import cluster_config
+from aos_multinode.unitconfig.load import load_unit_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ROOT / "templates/layer/recipes-support/aos-cluster-agent/files"
-AGENT = FILES / "aos-cluster"
+AGENT = Path(ac.__file__)
 UNIT = FILES / "aos-cluster-agent.service"
 A, B, C = "198.18.0.10", "198.18.0.11", "198.18.0.12"
-
-
-def load_agent():
-    """Return the aos-cluster program imported as a module (it has no .py suffix)."""
-    loader = importlib.machinery.SourceFileLoader("aos_cluster", str(AGENT))
-    spec = importlib.util.spec_from_loader("aos_cluster", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-ac = load_agent()
 
 UNIT_CONFIG = textwrap.dedent(f"""\
     device_id: dev

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from aos_multinode import verify
-from aos_multinode.pins import load_pins
+from aos_multinode.generation.pins import load_pins
 from kas_helpers import bblayers
 from layer_helpers import EXAMPLES_DIR
 from real_bitbake import Builder, generate_for, make_builder, run_builder_bitbake
@@ -131,7 +131,7 @@ def test_kas_checks_out_every_node(checkout: Checkout, builder: Builder):
         assert head.stdout.strip() == commit, (repo, head.stderr)
 
 
-def messages_of(log: Path, checkout: Checkout, node: str) -> list[verify.Finding]:
+def messages_of(log: Path, checkout: Checkout, node: str) -> list[verify.BitBakeFinding]:
     """BitBake's errors and warnings in LOG, located as `aos-multinode verify` does."""
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     layer = checkout.out / "meta-aos-multinode"

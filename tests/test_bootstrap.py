@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aos_multinode.verify import YOCTO_HOST_PACKAGES
+from aos_multinode.verify.host import YOCTO_HOST_PACKAGES
 
 BOOTSTRAP = Path(__file__).resolve().parent.parent / "scripts" / "bootstrap"
 

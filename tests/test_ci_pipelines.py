@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from aos_multinode import __version__
-from aos_multinode.pins import shipped_pins
+from aos_multinode.generation.pins import shipped_pins
 from kas_helpers import (THREE_NODE, TWO_NODE, commit_all, generate, generate_in_git,
                          init_repo, load_yaml, network_isolation, node_ids, run_aos, text_of)
 from kas_helpers import git_stays_local  # noqa: F401 (autouse: git reaches local repos only)

@@ -6,6 +6,7 @@ says so.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -168,3 +169,15 @@ def test_generate_refuses_stdin(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "not `-`" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_check_prints_a_rerun_command_the_shell_can_run(tmp_path):
+    """The command `--check` suggests is quoted for the shell, like the one CI runs (a path
+    with a space stays one word)."""
+    out = tmp_path / "build config"
+    stale = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--check", "--no-ci",
+                    "--release", "1.0~rc1")
+    assert stale.returncode == 1
+    rerun = stale.stderr.split("out of date; run: ", 1)[1].strip()
+    assert shlex.split(rerun) == ["aos-multinode", "generate", str(MAIN_EXAMPLE), "-o", str(out),
+                                  "--release", "1.0~rc1", "--no-ci"]

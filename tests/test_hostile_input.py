@@ -20,16 +20,17 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aos_multinode import pins, spec
+from aos_multinode.generation import pins
+from aos_multinode.unitconfig import spec
 from aos_multinode.cli import cli
 from aos_multinode.errors import UnitConfigError
-from aos_multinode.load import Loaded, check_source, load_unit_config
-from aos_multinode.release import ReleaseError, resolve_release
-from aos_multinode.source import MAX_FILE_BYTES, FileProblem, parse_source, read_bounded
+from aos_multinode.unitconfig.load import Loaded, check_source, load_unit_config
+from aos_multinode.generation.release import ReleaseError, resolve_release
+from aos_multinode.unitconfig.source import MAX_FILE_BYTES, FileProblem, parse_source, read_bounded
 
 from conftest import REPO_ROOT, VALID_DIR, run_cli
 from layer_helpers import render, scratch_dir
-from aos_multinode.write import write_tree
+from aos_multinode.generation.write import write_tree
 
 MINIMAL = VALID_DIR / "minimal.yaml"
 
@@ -461,7 +462,7 @@ def test_reading_stops_one_byte_after_the_limit():
 def test_pins_file_that_is_a_fifo_or_a_device(tmp_path):
     fifo = tmp_path / "pins.json"
     os.mkfifo(fifo)
-    code = ("import sys\nfrom aos_multinode import pins\n"
+    code = ("import sys\nfrom aos_multinode.generation import pins\n"
             "for path in sys.argv[1:]:\n"
             "    try:\n        pins.load_pins(path)\n"
             "    except pins.PinsError as exc:\n        print(exc)\n")

@@ -26,7 +26,7 @@ import yaml
 
 from layer_helpers import LAYER, MAIN_EXAMPLE, REPO_ROOT, generate, snapshot
 
-from aos_multinode.write import JOURNAL, MANIFEST, leftovers
+from aos_multinode.generation.write import JOURNAL, MANIFEST, leftovers
 
 
 def variant(tmp_path: Path, release: str, name: str = "changed") -> Path:
@@ -298,8 +298,8 @@ SLOW_RUN = textwrap.dedent("""\
             time.sleep(delay)
         return real(self, *args, **kwargs)
     setattr(pathlib.Path, hook, slow)
-    import aos_multinode.write
-    aos_multinode.write.LOCK_WAIT_SECONDS = wait
+    import aos_multinode.generation.write
+    aos_multinode.generation.write.LOCK_WAIT_SECONDS = wait
     sys.argv = ["aos-multinode", *sys.argv[5:]]
     from aos_multinode.cli import main
     main()
@@ -431,10 +431,11 @@ def fake_checkout(tmp_path: Path) -> Path:
     """A copy of the parts of an aos-multinode checkout that make it one, with the
     repository's own generated output."""
     root = tmp_path / "aos-multinode"
-    (root / "generator").mkdir(parents=True)
+    (root / "generator" / "aos_multinode").mkdir(parents=True)
     (root / "examples").mkdir()
     shutil.copy(REPO_ROOT / "setup.cfg", root / "setup.cfg")
-    shutil.copy(REPO_ROOT / "generator" / "write.py", root / "generator" / "write.py")
+    shutil.copy(REPO_ROOT / "generator" / "aos_multinode" / "__init__.py",
+                root / "generator" / "aos_multinode" / "__init__.py")
     shutil.copy(MAIN_EXAMPLE, root / "examples" / MAIN_EXAMPLE.name)
     generate(root / "examples" / MAIN_EXAMPLE.name, root, ci=False)
     return root

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aos_multinode.pins import load_pins
+from aos_multinode.generation.pins import load_pins
 from kas_helpers import (THREE_NODE, TWO_NODE, bblayers, expected_layers, generate,
                          generate_in_git, git_head, load_yaml, local_pins, network_isolation,
                          node_ids, run_aos, run_kas, upstreams)

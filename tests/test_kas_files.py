@@ -15,8 +15,8 @@ from kas import CONFIGSCHEMA, __file_version__
 from kas import context as kas_context
 from kas.includehandler import ConfigFile, IncludeHandler
 
-from aos_multinode.pins import shipped_pins
-from aos_multinode.plan_kas import KAS_FORMAT_VERSION
+from aos_multinode.generation.pins import shipped_pins
+from aos_multinode.generation.plan_kas import KAS_FORMAT_VERSION
 from kas_helpers import (THREE_NODE, TWO_NODE, commit_all, generate, init_repo, load_yaml,
                          node_ids)
 from kas_helpers import git_stays_local  # noqa: F401 (autouse: git reaches local repos only)

@@ -7,9 +7,9 @@ import re
 
 import yaml
 
-from aos_multinode.load import check_source
-from aos_multinode.plan import kernel_enablement, plan_layer
-from aos_multinode.source import parse_source
+from aos_multinode.unitconfig.load import check_source
+from aos_multinode.generation.plan import kernel_enablement, plan_layer
+from aos_multinode.unitconfig.source import parse_source
 
 from conftest import EXAMPLES_DIR
 
@@ -38,7 +38,7 @@ def test_no_bbappend_where_the_kernel_already_builds_or_is_unknown():
 
 
 def test_bbappend_only_touches_machine_overrides(tmp_path):
-    from aos_multinode.render import render_file
+    from aos_multinode.generation.render import render_file
 
     planned = [f for f in plan_layer(_config("genericx86-64"), "1.0")
                if f.relpath.endswith(".bbappend")]

@@ -9,19 +9,18 @@ README). So the tests assert what the layer itself sets, not what those classes 
 
 from __future__ import annotations
 
-import fnmatch
+import glob
 import hashlib
 import re
 from pathlib import Path
 
 import pytest
 
+from aos_multinode.contract import COLLECTION, IMAGE, NODE_CONFIG_PREFIX, PACKAGEGROUP_PREFIX
 from layer_helpers import (EXAMPLES, LAYER, VALID_DIR, BitBakeParser, example_id, layer_of,
                            load, recipe_name, recipes)
 
 SOURCES = EXAMPLES + sorted(VALID_DIR.glob("*.yaml"))
-COLLECTION = "aos-multinode"
-IMAGE = "aos-multinode-image"
 
 # What a node's local.conf fragment may set: its identity, meta-aos's per-node variables and
 # the role's kernel. Anything else (DISTRO_FEATURES, MACHINE, INHERIT, TMPDIR, ...) would
@@ -81,10 +80,15 @@ def test_layer_conf(source):
     # collection through BBFILE_PATTERN.
     globs = d.getVar("BBFILES").split()
     pattern = re.compile(d.getVar(f"BBFILE_PATTERN_{COLLECTION}"))
-    for recipe in recipes(layer):
-        assert any(fnmatch.fnmatch(str(recipe), g) for g in globs), recipe
+    found = {Path(path) for g in globs for path in glob.glob(g)}
+    assert found == set(recipes(layer))
+    for recipe in found:
         assert pattern.match(str(recipe)), recipe
-    assert not [p for p in layer.rglob("*.bb") if p not in recipes(layer)]
+    # ... and the layer has the recipes the plan promises: the image, one config recipe per
+    # node and one packagegroup per role.
+    names = {recipe_name(path) for path in found}
+    assert {IMAGE, *(f"{NODE_CONFIG_PREFIX}{node.id}" for node in config.nodes),
+            *(f"{PACKAGEGROUP_PREFIX}{role.name}" for role in config.roles)} <= names
 
 
 # --- conf/nodes/<id>.conf: the local.conf fragment ---------------------------------------

@@ -16,8 +16,8 @@ import pytest
 
 from layer_helpers import (EXAMPLES, GOLDEN_DIR, MAIN_EXAMPLE, REPO_ROOT, example_id,
                            generate, load, render, run_cli, tree_files)
-from aos_multinode.plan_kas import git_root
-from aos_multinode.write import MANIFEST, manifest_bytes
+from aos_multinode.generation.plan_kas import git_root
+from aos_multinode.generation.write import MANIFEST, manifest_bytes
 
 REFRESH = "run: .venv/bin/python tests/refresh_golden.py (and review git diff)"
 SHOWN_DIFFS = 3
@@ -116,9 +116,14 @@ def test_repository_output_is_current():
         "\n".join(report)
 
 
-def test_refresh_script_runs(tmp_path):
-    """tests/refresh_golden.py is the documented way to refresh: it runs and documents
-    itself."""
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "refresh_golden.py"),
-                             "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "golden" in result.stdout
+def test_refresh_script_writes_the_golden_trees(tmp_path):
+    """tests/refresh_golden.py, the documented way to refresh, writes exactly the golden
+    trees the tests compare with (into a scratch folder here: --into)."""
+    script = REPO_ROOT / "tests" / "refresh_golden.py"
+    result = subprocess.run([sys.executable, str(script), "--into", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(e.stem for e in EXAMPLES)
+    for example in EXAMPLES:
+        assert tree_files(tmp_path / example.stem) == tree_files(GOLDEN_DIR / example.stem), \
+            example.stem

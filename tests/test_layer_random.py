@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from layer_helpers import (LAYER, BitBakeParser, load, recipe_name, recipes, render,
                            scratch_dir, tree_files)
 from aos_multinode.errors import UnitConfigError
-from aos_multinode.write import write_tree
+from aos_multinode.generation.write import write_tree
 
 # The only lines allowed to hold inline python, both in the image recipe.
 INLINE_PYTHON_LINES = (re.compile(r"^SKIP_RECIPE\[aos-multinode-image\] = \"\$\{@"),

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 # Files the package must carry: folder in the repository -> (package, folder inside it).
 PACKAGE_DATA = {"templates": ("aos_multinode.templates", ""),
-                "generator/data": ("aos_multinode", "data")}
+                "generator/aos_multinode/data": ("aos_multinode", "data")}
 JUNK = ("__pycache__", ".pyc", ".egg-info")
 # Added to the copy only (never to the repository): a hidden file and a deep folder, so the
 # packaging rules are proven for shapes the templates may take later.
@@ -140,7 +140,7 @@ def test_completion_completes_commands(installed):
 
 @pytest.mark.parametrize("folder", PACKAGE_DATA)
 def test_package_data_is_installed(installed, folder):
-    """Every file under the repository's templates/ (and generator/data/) is in the
+    """Every file under the repository's templates/ (and generator/aos_multinode/data/) is in the
     installed package, nested folders and executable bits included."""
     expected = data_files(installed["src"] / folder)
     assert expected, f"{folder}/ is empty: nothing to check"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode.pins import (PinsError, aos_commit, check_pins, git_ls_remote, load_pins,
+from aos_multinode.generation.pins import (PinsError, aos_commit, check_pins, git_ls_remote, load_pins,
                                 refresh_pins, shipped_pins)
 from kas_helpers import (THREE_NODE, TWO_NODE, commit_all, init_repo, load_yaml, local_pins,
                          read_json, run_aos, text_of, upstreams)

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from aos_multinode.errors import UnitConfigError
-from aos_multinode.load import Loaded, check_source
-from aos_multinode.source import parse_source
-from aos_multinode.spec import json_schema
+from aos_multinode.unitconfig.load import Loaded, check_source
+from aos_multinode.unitconfig.source import parse_source
+from aos_multinode.unitconfig.spec import json_schema
 
 from conftest import EXAMPLES, VALID_VARIANTS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode.release import sanitize
+from aos_multinode.generation.release import sanitize
 from kas_helpers import (THREE_NODE, TWO_NODE, commit_all, init_repo, load_yaml, node_ids,
                          run_aos, text_of)
 from kas_helpers import git_stays_local  # noqa: F401 (autouse: git reaches local repos only)

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from aos_multinode import sharing
-from aos_multinode.sharing import NodeInfo, TaskKey
+from aos_multinode.verify import causes, sharing
+from aos_multinode.verify.sharing import NodeInfo, TaskKey
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64
@@ -245,22 +245,22 @@ def sig(**changes):
     (sig(taint="nostamp:123"), "tainted"),
 ])
 def test_task_cause(node, expected):
-    assert sharing.task_cause(SIG_REF, node)[1] == expected
+    assert causes.task_cause(SIG_REF, node)[1] == expected
 
 
 def test_only_variables_in_the_hash_count():
     ref = sig(taskdeps=["NODE_ID"], varvals={"do_rootfs[dirs]": "${TOPDIR}", "TOPDIR": "/a"})
     node = sig(taskdeps=["NODE_ID"], varvals={"do_rootfs[dirs]": "${TOPDIR}", "TOPDIR": "/b"})
-    assert sharing.differing_variables(ref, node) == []
+    assert causes.differing_variables(ref, node) == []
     node["varvals"]["NODE_ID"] = "b"
-    assert sharing.differing_variables(ref, node) == ["NODE_ID"]
+    assert causes.differing_variables(ref, node) == ["NODE_ID"]
     # BitBake writes taskdeps as a set: {"_set_object": [...]}.
     node["taskdeps"] = ref["taskdeps"] = {"_set_object": ["NODE_ID"]}
-    assert sharing.differing_variables(ref, node) == ["NODE_ID"]
+    assert causes.differing_variables(ref, node) == ["NODE_ID"]
 
 
 def test_task_cause_new_task():
-    assert sharing.task_cause(None, SIG_REF)[0] == "new"
+    assert causes.task_cause(None, SIG_REF)[0] == "new"
 
 
 def test_recipe_evidence_summarises_per_recipe():
@@ -272,7 +272,7 @@ def test_recipe_evidence_summarises_per_recipe():
              other: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z2"})),
              other2: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z3"})),
              new: (None, SIG_REF)}
-    found = sharing.recipe_evidence(pairs)
+    found = causes.recipe_evidence(pairs)
     assert found["nodeinfo"].cause_texts() == ["variables: NODE_ID (1 task)"]
     assert found["nodeinfo"].kinds == {"variables"}
     assert found["nodeinfo"].variables == {"NODE_ID": 1}
@@ -293,7 +293,7 @@ def test_recipe_evidence_summarises_per_recipe():
 def test_carries_identity(ref, new, expected):
     names = ({"a", "main", "gw7-a"}, {"b", "rt0", "gw7-b"})
     docs = [{"varvals": {"X": value}} for value in (ref, new)]
-    assert sharing.carries_identity(docs[0], docs[1], "X", names) == expected
+    assert causes.carries_identity(docs[0], docs[1], "X", names) == expected
 
 
 def test_sample_takes_each_recipes_earliest_tasks_in_turns():

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode import sharing, verify
-from aos_multinode.sharing import NodeInfo, TaskKey
+from aos_multinode.verify import causes, sharing
+from aos_multinode import verify
+from aos_multinode.verify.sharing import NodeInfo, TaskKey
 
 STUBS = Path(__file__).resolve().parent / "bitbake_stubs" / "python"
 NODES = ("a", "b", "c")
@@ -275,10 +276,10 @@ def test_only_the_recipe_reading_the_variable_has_a_variable_cause(recorded):
                if key in a.signatures else None)
         new = verify.read_sigdata([verify.sigdata_path(stamps_b, key, b.signatures[key])])[0]
         pairs[key] = (ref, new)
-    evidence = sharing.recipe_evidence(pairs)
+    evidence = causes.recipe_evidence(pairs)
     assert {name for found in evidence.values() for name in found.variables} == {"NODE_ID"}
     roots = [key.recipe for key, (ref, new) in pairs.items()
-             if ref is not None and sharing.differing_variables(ref, new)]
+             if ref is not None and causes.differing_variables(ref, new)]
     assert roots == ["nodeinfo"]
 
 

@@ -18,9 +18,9 @@ import jsonschema
 import pytest
 import yaml
 
-from aos_multinode.export import export_schema
-from aos_multinode.load import load_unit_config
-from aos_multinode.reference import unit_config_reference
+from aos_multinode.generation.export import export_schema
+from aos_multinode.unitconfig.load import load_unit_config
+from aos_multinode.unitconfig.reference import unit_config_reference
 
 from conftest import EXAMPLES, REPO_ROOT, run_cli
 
@@ -226,7 +226,7 @@ def test_no_color_and_pipes_give_plain_text(tmp_path):
 def test_init_answers_refuse_a_trailing_newline():
     """init's early check matches the whole answer, as the validator does ("x\\n" is no
     DNS label)."""
-    from aos_multinode.init import Answers, check_answers
+    from aos_multinode.unitconfig.init import Answers, check_answers
 
     assert check_answers(Answers(device_id="my-device")) == []
     assert any("device id" in p for p in check_answers(Answers(device_id="my-device\n")))

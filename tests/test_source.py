@@ -7,9 +7,9 @@ import time
 import pytest
 from yaml.nodes import MappingNode, ScalarNode
 
-from aos_multinode import source
+from aos_multinode.unitconfig import source
 from aos_multinode.errors import UnitConfigError
-from aos_multinode.source import key_path, parse_source, position, read_source
+from aos_multinode.unitconfig.source import key_path, parse_source, position, read_source
 
 
 def parse_error(text: str | bytes) -> UnitConfigError:
@@ -121,8 +121,10 @@ def test_billion_laughs_fails_fast():
         lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
     started = time.monotonic()
     finding = only_finding("\n".join(lines) + "\n")
-    assert time.monotonic() - started < 2
     assert "billion laughs" in finding.message
+    # Expanding the 10**11 references would take hours; a loose bound that a busy machine
+    # cannot break.
+    assert time.monotonic() - started < 30
 
 
 def test_alias_expansion_below_the_limit_is_fine():

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from aos_multinode import verify
+from aos_multinode.cli.progress import Progress
 from aos_multinode.cli import main
 
 from layer_helpers import EXAMPLES_DIR, generate
@@ -45,7 +46,7 @@ def not_root(monkeypatch):
     user when the tests run as root (the stand-in bitbake does not care). Past that check
     verify needs the locale."""
     require_locale()
-    monkeypatch.setattr(verify.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(verify.host.os, "geteuid", lambda: 1000)
 
 
 class Checkout:
@@ -302,7 +303,7 @@ def test_host_problems_exit_2_with_the_fix(gateway, not_root, capsys, log, words
 
 def test_root_is_refused_before_bitbake_runs(gateway, monkeypatch, capsys):
     out, checkout = gateway
-    monkeypatch.setattr(verify.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(verify.host.os, "geteuid", lambda: 0)
     code, stdout, stderr = run(capsys, "verify", str(out), layers_option(checkout))
     assert code == 2
     assert "BitBake refuses to run as root" in stderr and "ordinary user" in stderr
@@ -311,8 +312,8 @@ def test_root_is_refused_before_bitbake_runs(gateway, monkeypatch, capsys):
 
 def test_missing_locale_is_refused_before_bitbake_runs(gateway, monkeypatch, capsys):
     out, checkout = gateway
-    monkeypatch.setattr(verify.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(verify, "utf8_locale_available", lambda: False)
+    monkeypatch.setattr(verify.host.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(verify.host, "utf8_locale_available", lambda: False)
     code, _, stderr = run(capsys, "verify", str(out), layers_option(checkout))
     assert code == 2 and "locale-gen" in stderr
     assert checkout.calls() == []
@@ -369,7 +370,7 @@ def test_progress_rewrites_one_line_on_a_terminal():
             return True
 
     stream = Tty()
-    progress = verify.Progress(stream)
+    progress = Progress(stream)
     progress("[1/2] a", "bitbake -g aos-multinode-image", 65.2, "Parsing recipes...")
     progress("[1/2] a", "bitbake -g aos-multinode-image", 66.0, "done")
     text = stream.getvalue()
@@ -382,16 +383,16 @@ def test_progress_line_fits_the_terminal(monkeypatch):
         def isatty(self):
             return True
 
-    monkeypatch.setattr(verify.shutil, "get_terminal_size",
+    monkeypatch.setattr(shutil, "get_terminal_size",
                         lambda fallback: os.terminal_size((40, 24)))
     stream = Tty()
-    verify.Progress(stream)("[1/2] a", "bitbake -S none aos-multinode-image", 5, "x" * 100)
+    Progress(stream)("[1/2] a", "bitbake -S none aos-multinode-image", 5, "x" * 100)
     assert all(len(line) <= 39 for line in stream.getvalue().split("\r\x1b[K"))
 
 
 def test_progress_prints_plain_lines_when_piped():
     stream = io.StringIO()
-    progress = verify.Progress(stream)
+    progress = Progress(stream)
     for second in range(0, 70, 1):
         progress("[1/1] a", "bitbake -g x", float(second), "")
     progress("[1/1] a", "bitbake -g x", 70.0, "done")
@@ -426,7 +427,7 @@ def test_sigterm_stops_bitbake_and_its_server(gateway, tmp_path):
     checkout.scenario["a"] = {"-S": {"log": "", "exit": 0, "sleep": 60}}
     checkout.save()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    code = ("import sys; from aos_multinode import verify; verify.os.geteuid = lambda: 1000; "
+    code = ("import sys; from aos_multinode import verify; verify.host.os.geteuid = lambda: 1000; "
             "from aos_multinode.cli import main; sys.argv = ['aos-multinode', 'verify', "
             f"{str(out)!r}, {layers_option(checkout)!r}]; main()")
     process = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,

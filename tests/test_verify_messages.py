@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aos_multinode import verify
-from aos_multinode.verify import Message
+from aos_multinode.verify.messages import Message
 
 from layer_helpers import EXAMPLES_DIR, generate
 
@@ -34,7 +34,7 @@ def recorded(name: str, layer: Path) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def findings(name: str, directory: Path, node: str = None) -> list[verify.Finding]:
+def findings(name: str, directory: Path, node: str = None) -> list[verify.BitBakeFinding]:
     layer = directory / "meta-aos-multinode"
     return [verify.locate(m, layer, directory, node)
             for m in verify.parse_messages(recorded(name, layer))]
@@ -182,8 +182,8 @@ def test_offline_uninative_warnings_are_verifys_own():
 
 
 def test_merge_findings_names_the_nodes_and_sorts_ours_first():
-    ours = verify.Finding("warning", "w", True, "meta-aos-multinode/x.bb", 3)
-    other = verify.Finding("error", "e", False)
+    ours = verify.BitBakeFinding("warning", "w", True, "meta-aos-multinode/x.bb", 3)
+    other = verify.BitBakeFinding("error", "e", False)
     merged = verify.merge_findings({"a": [other, ours], "b": [ours]})
     assert [(f.message, f.nodes) for f in merged] == [("w", ["a", "b"]), ("e", ["a"])]
 
@@ -217,6 +217,31 @@ def test_read_nodes(generated):
     nodes = verify.read_nodes(generated / "meta-aos-multinode")
     assert [(n.node, n.machine, n.role, n.index) for n in nodes] == [
         ("a", "qemuarm64", "controller", 0), ("b", "qemuarm64", "worker", 1)]
+
+
+def test_read_nodes_matches_the_fragments(tmp_path):
+    """The node facts generate records in the manifest are what each node's fragment and
+    multiconfig say (verify reads the facts instead of parsing the files)."""
+    generate(EXAMPLES_DIR / "three-node-ecu.yaml", tmp_path)
+    layer = tmp_path / "meta-aos-multinode"
+    assignment = re.compile(r'^([A-Za-z0-9_/:.-]+) = "(.*)"$', re.M)
+    for node in verify.read_nodes(layer):
+        fragment = dict(assignment.findall((layer / f"conf/nodes/{node.node}.conf").read_text()))
+        multiconfig = dict(assignment.findall(
+            (layer / f"conf/multiconfig/{node.node}.conf").read_text()))
+        assert node.fragment == frozenset(fragment)
+        assert node.machine == multiconfig["MACHINE"]
+        assert (node.role, str(node.index)) == (fragment["AOS_MULTINODE_NODE_ROLE"],
+                                                fragment["AOS_MULTINODE_NODE_INDEX"])
+        assert node.kernel == fragment.get("PREFERRED_PROVIDER_virtual/kernel", "")
+        assert node.names == {fragment["AOS_MULTINODE_HOSTNAME"]}
+
+
+def test_read_nodes_needs_the_manifest(tmp_path):
+    generate(EXAMPLES_DIR / "three-node-ecu.yaml", tmp_path)
+    (tmp_path / "meta-aos-multinode" / ".aos-multinode-manifest.json").write_text("{}")
+    with pytest.raises(verify.VerifyError, match="no node facts.*generate` again"):
+        verify.read_nodes(tmp_path / "meta-aos-multinode")
 
 
 def test_read_nodes_with_kernel(tmp_path):
@@ -262,7 +287,7 @@ def test_bblayers_of_a_kas_build_dir(tmp_path):
 
 
 def test_local_conf_of_a_node(generated):
-    settings = verify.Settings([Path("/l/meta")], ['INIT_MANAGER = "systemd"'], "poky", "x")
+    settings = verify.BuildSettings([Path("/l/meta")], ['INIT_MANAGER = "systemd"'], "poky", "x")
     node = verify.NodeInfo("b", "qemuarm64")
     text = verify.local_conf(settings, node, 'BBMASK += "x"\n')
     assert text.splitlines()[-1] == 'BBMASK += "x"'

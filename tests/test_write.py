@@ -19,7 +19,7 @@ import yaml
 from layer_helpers import (EXAMPLES, LAYER, MAIN_EXAMPLE, generate, load, render, run_cli,
                            snapshot, tree_files)
 from aos_multinode.errors import OutputError
-from aos_multinode.write import (JOURNAL, MANIFEST, OutputWriteError, classify, recover,
+from aos_multinode.generation.write import (JOURNAL, MANIFEST, OutputWriteError, classify, recover,
                                   write_tree)
 
 LEFTOVERS = (".aos-new", ".aos-old", JOURNAL)

@@ -1,0 +1,1 @@
+"""Generating the layer, kas and CI files: release -> plan -> render -> write."""

@@ -1,0 +1,340 @@
+"""Plan stage: model -> the list of files to produce. Every decision about which files exist,
+and with which values, lives here; templates only lay the values out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from importlib import resources
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from aos_multinode import __version__
+from aos_multinode.contract import COLLECTION, IMAGE, KERNEL_ENABLEMENT, LAYER_DIR
+from aos_multinode.generation.cluster import CONFIG_FILE, cluster_config
+from aos_multinode.unitconfig.model import Node, Role, UnitConfig
+from aos_multinode.unitconfig.topology import to_mermaid
+
+LICENSE = "layer/COPYING.MIT"
+# Recipes with local files carry the license text beside them (LIC_FILES_CHKSUM).
+RECIPE_DIRS = ("recipes-core/aos-node-config", "recipes-core/aos-multinode-device",
+               "recipes-support/aos-cluster-agent",
+               "recipes-support/aos-multinode-timesync", "recipes-support/aos-multinode-rebalance")
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One output file: where it goes and how to make it (a template and its context, or text)."""
+
+    relpath: str
+    template: Optional[str] = None
+    context: dict = field(default_factory=dict, compare=False, hash=False)
+    text: str = ""
+    mode: int = 0o644
+    # Facts the writer records in the output directory's manifest (for `verify`).
+    facts: Optional[dict] = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Medium:
+    name: str
+    device: str
+    how: str
+
+
+MEDIA = {
+    "sd": Medium("SD card", "/dev/sdX", "Put the card in a card reader on the build host."),
+    "emmc": Medium("eMMC", "/dev/sdX", "Expose the board's eMMC to the host as a USB mass "
+                   "storage device (e.g. U-Boot `ums 0 mmc 0`) or use the vendor's flashing "
+                   "tool with the .wic file."),
+    "nvme": Medium("NVMe SSD", "/dev/nvme0n1", "Attach the SSD to the host (USB adapter or a "
+                   "slot) or boot the board from a USB stick and flash from there."),
+    "usb": Medium("USB drive", "/dev/sdX", "Plug the drive into the build host."),
+}
+
+
+@dataclass(frozen=True)
+class YoctoRelease:
+    """What differs between the supported Yocto releases for the files we write."""
+
+    codename: str
+    unpackdir: str
+    efi_plugin: str
+    poky_repo: bool
+    wks_dir: str  # where a layer's kickstart files are searched (files/wic from 5.1 on)
+
+
+YOCTO = {
+    "scarthgap": YoctoRelease("scarthgap", "${WORKDIR}", "bootimg-efi", True, "wic"),
+    "wrynose": YoctoRelease("wrynose", "${UNPACKDIR}", "bootimg_efi", False, "files/wic"),
+}
+
+
+def kernel_enablement(config: UnitConfig) -> dict[str, list[tuple[str, str]]]:
+    """Return, per role kernel that needs it, the (MACHINE, KMACHINE) pairs of the nodes
+    running it, so the layer can make that kernel build for their MACHINE."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for node in config.nodes:
+        kernel = node.role.kernel or ""
+        known = KERNEL_ENABLEMENT.get(kernel, {})
+        if node.machine in known:
+            out.setdefault(kernel, set()).add((node.machine, known[node.machine]))
+    return {kernel: sorted(pairs) for kernel, pairs in sorted(out.items())}
+
+
+def layer_depends(config: UnitConfig) -> list[str]:
+    """Return the collections the layer needs: core, the time-sync provider's, meta-aos."""
+    depends = ["core"]
+    depends.append("networking-layer" if config.time_protocol == "ntp" else "openembedded-layer")
+    if config.aos.enabled:
+        depends.append("aos")
+    return depends
+
+
+def node_type(config: UnitConfig, node: Node) -> str:
+    """Aos node type (IAM nodeInfo.nodeType): one per role, so nodes of a role share it."""
+    return f"{config.aos.unit_model}-{config.aos.unit_version}-{node.role.name}"
+
+
+DEVICE_CONF = "conf/aos-multinode-device.conf"
+DEVICE_RECIPE = "aos-multinode-device"
+
+
+def device_variables(config: UnitConfig, release: str) -> list[tuple[str, str, str]]:
+    """Return (section, variable, value) for the device-wide part of every node's fragment
+    (conf/aos-multinode-device.conf, which each conf/nodes/<id>.conf requires), in order:
+    the values all nodes share, written once however many nodes there are."""
+    main = config.main_node
+    out = [
+        ("identity", "AOS_MULTINODE_DEVICE_ID", config.device_id),
+        ("identity", "AOS_MULTINODE_CLUSTER_ID", config.cluster_id),
+        ("identity", "AOS_MULTINODE_RELEASE", release),
+    ]
+    if config.aos.enabled:
+        cluster = config.cluster_interface
+        out += [
+            ("aos", "AOS_UNIT_MODEL", config.aos.unit_model),
+            ("aos", "AOS_UNIT_VERSION", config.aos.unit_version),
+            # aos-core's DISTRO_VERSION and /etc/aos/version: the one release of every node.
+            ("aos", "AOS_ROOTFS_IMAGE_VERSION", aos_version(release)),
+            ("aos", "AOS_MAIN_NODE_HOSTNAME", main.hostname),
+            ("aos", "AOS_USE_DHCP", "1" if cluster.addressing == "dhcp" else "0"),
+        ]
+        if cluster.gateway is not None:
+            out.append(("aos", "AOS_NODE_GW_IP", str(cluster.gateway)))
+        if main.address is not None:
+            out.append(("aos", "AOS_DNS_IP", str(main.address)))
+        out.append(("aos", "AOS_HOSTS", hosts_variable(config)))
+    return out
+
+
+def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[str, str, str]]:
+    """Return (section, variable, value) for the node's own local.conf fragment, in order:
+    what differs between nodes (the rest is in device_variables)."""
+    out = [
+        ("identity", "AOS_MULTINODE_NODE_ID", node.id),
+        ("identity", "AOS_MULTINODE_NODE_INDEX", str(node.index)),
+        ("identity", "AOS_MULTINODE_NODE_ROLE", node.role.name),
+        ("identity", "AOS_MULTINODE_MAIN", "1" if node.is_main else "0"),
+        ("identity", "AOS_MULTINODE_HOSTNAME", node.hostname),
+        ("identity", "AOS_MULTINODE_STORAGE", node.storage),
+    ]
+    if node.role.kernel:
+        out.append(("kernel", "PREFERRED_PROVIDER_virtual/kernel", node.role.kernel))
+    if config.aos.enabled:
+        out += [
+            ("aos", "AOS_MAIN_NODE", "1" if node.is_main else "0"),
+            ("aos", "AOS_NODE_TYPE", node_type(config, node)),
+            ("aos", "AOS_NODE_HOSTNAME", node.hostname),
+        ]
+        if node.address is not None:
+            out.append(("aos", "AOS_NODE_IP", str(node.address)))
+    return out
+
+
+def hosts_variable(config: UnitConfig) -> str:
+    """AOS_HOSTS: "ip=name ip=name" for every node with a known address."""
+    return " ".join(f"{n.address}={n.hostname}" for n in config.nodes if n.address is not None)
+
+
+def hosts_lines(config: UnitConfig) -> list[str]:
+    return [f"{n.address}\t{n.hostname}" + (f" {n.id}" if n.id != n.hostname else "")
+            for n in config.nodes if n.address is not None]
+
+
+def network_files(config: UnitConfig, node: Node) -> list[dict]:
+    """One systemd-networkd description per interface of the node."""
+    files = []
+    for position, interface in enumerate(config.interfaces):
+        address = node.address if position == 0 else node.address_on(interface.name)
+        files.append({
+            "file": f"{10 + position:02d}-aos-{interface.name}.network",
+            "interface": interface,
+            "address": f"{address}/{interface.subnet.prefixlen}" if address else None,
+            "cluster": position == 0,
+            "mdns": position == 0 and config.discovery == "mdns",
+        })
+    return files
+
+
+def aos_unit_config(config: UnitConfig, release: str) -> dict:
+    """The Aos unit config (formatVersion 7): nodes, node types, labels, priorities, alerts."""
+    def rule(threshold):
+        return {"minTimeout": f"PT{threshold.min_timeout}S",
+                "minThreshold": threshold.min_threshold / 100,
+                "maxThreshold": threshold.max_threshold / 100}
+
+    nodes = []
+    for node in config.nodes:
+        entry = {"node": {"codename": node.id},
+                 "nodeGroupSubject": {"codename": node_type(config, node)},
+                 "labels": list(node.role.labels),
+                 "priority": node.role.priority}
+        if config.rebalance.enabled:
+            entry["alertRules"] = {"cpu": rule(config.rebalance.cpu),
+                                   "ram": rule(config.rebalance.ram)}
+        nodes.append(entry)
+    return {"formatVersion": "7", "version": aos_version(release), "nodes": nodes}
+
+
+def aos_version(release: str) -> str:
+    """Aos wants a semantic version; keep the release when it is one, else prefix 0.0.0-."""
+    if re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?", release):
+        return release.lstrip("v")
+    return f"0.0.0-{re.sub(r'[^0-9A-Za-z.-]', '-', release)}"
+
+
+def rebalance_policy(config: UnitConfig) -> dict:
+    def one(threshold):
+        return {"max_threshold": threshold.max_threshold,
+                "min_threshold": threshold.min_threshold,
+                "min_timeout_s": threshold.min_timeout}
+    return {"enabled": config.rebalance.enabled,
+            "cpu": one(config.rebalance.cpu), "ram": one(config.rebalance.ram),
+            "nodes": [{"id": n.id, "role": n.role.name, "labels": list(n.role.labels),
+                       "priority": n.role.priority} for n in config.nodes]}
+
+
+def node_facts(node: Node, variables: list[tuple[str, str, str]]) -> dict:
+    """Return what verify needs to know about a node, recorded in the layer's manifest: its
+    id, index, MACHINE, role, kernel, the words naming it and its fragment's variables."""
+    return {"id": node.id, "index": node.index, "machine": node.machine,
+            "role": node.role.name, "kernel": node.role.kernel or "",
+            "names": [node.hostname], "fragment": sorted({name for _, name, _ in variables})}
+
+
+def role_packages(config: UnitConfig, role: Role) -> list[str]:
+    """Return what a role's packagegroup pulls in, sorted: our runtime parts and the role's
+    own packages."""
+    packages = {"aos-cluster-agent", DEVICE_RECIPE, "aos-multinode-timesync",
+                "aos-multinode-rebalance", *role.packages}
+    if role.main and config.aos.enabled:
+        packages.add("aos-multinode-rebalance-aos-unit-config")
+    return sorted(packages)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
+    """Return every file of the meta-aos-multinode layer, sorted by path."""
+    yocto = YOCTO[config.yocto_release]
+    license_text = resources.files("aos_multinode.templates").joinpath(LICENSE).read_bytes()
+    base = {"license_md5": hashlib.md5(license_text).hexdigest(), "config": config,
+            "release": release, "yocto": yocto, "version": __version__,
+            "collection": COLLECTION, "layer_dir": LAYER_DIR, "image": IMAGE,
+            "depends": layer_depends(config), "cluster_config_file": CONFIG_FILE,
+            "device_conf": DEVICE_CONF, "device_recipe": DEVICE_RECIPE}
+    files = []
+
+    def add(relpath: str, template: str, mode: int = 0o644, **extra) -> None:
+        files.append(PlannedFile(f"{LAYER_DIR}/{relpath}", template, {**base, **extra},
+                                 mode=mode))
+
+    def data(relpath: str, text: str) -> None:
+        files.append(PlannedFile(f"{LAYER_DIR}/{relpath}", text=text))
+
+    add("conf/layer.conf", "layer/conf/layer.conf.j2")
+    add(DEVICE_CONF, "layer/conf/device.conf.j2", variables=device_variables(config, release))
+    add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release))
+    add("SECURITY.md", "layer/SECURITY.md.j2")
+    add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA)
+    add("COPYING.MIT", LICENSE)
+    for recipe_dir in RECIPE_DIRS:
+        add(f"{recipe_dir}/files/COPYING.MIT", LICENSE)
+    for wks in ("aos-multinode-efi", "aos-multinode-efi-initrd", "aos-multinode-rootfs"):
+        add(f"{yocto.wks_dir}/{wks}.wks.in", f"layer/wic/{wks}.wks.in.j2")
+    add(f"recipes-core/images/{IMAGE}.bb", "layer/recipes-core/images/image.bb.j2")
+    for kernel, machines in kernel_enablement(config).items():
+        add(f"recipes-kernel/linux/{kernel}_%.bbappend",
+            "layer/recipes-kernel/linux/kernel.bbappend.j2", kernel=kernel, machines=machines)
+    for role in config.roles:
+        add(f"recipes-core/packagegroups/packagegroup-aos-multinode-{role.name}.bb",
+            "layer/recipes-core/packagegroups/packagegroup.bb.j2", role=role,
+            rdepends=role_packages(config, role))
+    agent = "recipes-support/aos-cluster-agent"
+    add(f"{agent}/aos-cluster-agent_1.0.bb", "layer/recipes-support/aos-cluster-agent/"
+        "aos-cluster-agent.bb.j2")
+    add(f"{agent}/files/aos-cluster", "package:agent/aos_cluster.py", mode=0o755)
+    add(f"{agent}/files/aos-cluster-agent.service",
+        f"layer/{agent}/files/aos-cluster-agent.service")
+    timesync = "recipes-support/aos-multinode-timesync"
+    add(f"{timesync}/aos-multinode-timesync_1.0.bb", f"layer/{timesync}/timesync.bb.j2")
+    if config.time_protocol == "ntp":
+        add(f"{timesync}/files/chronyd-aos-multinode.conf",
+            f"layer/{timesync}/files/chronyd-aos-multinode.conf")
+    else:
+        add(f"{timesync}/files/aos-ptp4l.service", f"layer/{timesync}/files/aos-ptp4l.service")
+        add(f"{timesync}/files/aos-ptp4l-start", f"layer/{timesync}/files/aos-ptp4l-start",
+            mode=0o755)
+    rebalance = "recipes-support/aos-multinode-rebalance"
+    add(f"{rebalance}/aos-multinode-rebalance_1.0.bb", f"layer/{rebalance}/rebalance.bb.j2")
+    data(f"{rebalance}/files/rebalance.json", _json(rebalance_policy(config)))
+    data(f"{rebalance}/files/aos-unit-config.json", _json(aos_unit_config(config, release)))
+    device = f"recipes-core/{DEVICE_RECIPE}"
+    add(f"{device}/{DEVICE_RECIPE}_1.0.bb", f"layer/{device}/device.bb.j2")
+    data(f"{device}/files/cluster.json", _json(cluster_config(config, release)))
+    add(f"{device}/files/hosts", f"layer/{device}/files/hosts.j2", hosts=hosts_lines(config))
+    node_config = "recipes-core/aos-node-config"
+    add(f"{node_config}/aos-node-config.inc", f"layer/{node_config}/aos-node-config.inc.j2")
+    for node in config.nodes:
+        files += _plan_node(config, node, release, base, yocto)
+    return sorted(files, key=lambda f: f.relpath)
+
+
+def _plan_node(config: UnitConfig, node: Node, release: str, base: dict,
+               yocto: YoctoRelease) -> list[PlannedFile]:
+    node_config = f"{LAYER_DIR}/recipes-core/aos-node-config"
+    files_dir = f"{node_config}/files/{node.id}"
+    networks = network_files(config, node)
+    ctx = {**base, "node": node, "networks": networks,
+           "variables": node_variables(config, node, release)}
+    files = [
+        PlannedFile(f"{LAYER_DIR}/conf/nodes/{node.id}.conf", "layer/conf/nodes/node.conf.j2",
+                    ctx, facts=node_facts(node, ctx["variables"])),
+        PlannedFile(f"{LAYER_DIR}/conf/multiconfig/{node.id}.conf",
+                    "layer/conf/multiconfig/node.conf.j2", ctx),
+        PlannedFile(f"{node_config}/aos-node-config-{node.id}_1.0.bb",
+                    "layer/recipes-core/aos-node-config/aos-node-config-node.bb.j2", ctx),
+        PlannedFile(f"{files_dir}/node.conf", "layer/recipes-core/aos-node-config/files/"
+                    "node.conf.j2", ctx),
+    ]
+    for network in networks:
+        files.append(PlannedFile(f"{files_dir}/{network['file']}",
+                                 "layer/recipes-core/aos-node-config/files/network.j2",
+                                 {**ctx, "network": network}))
+    if config.discovery == "mdns":
+        files.append(PlannedFile(f"{files_dir}/resolved-aos-multinode.conf",
+                                 "layer/recipes-core/aos-node-config/files/resolved.conf.j2",
+                                 ctx))
+    if config.time_protocol == "ntp":
+        files.append(PlannedFile(f"{files_dir}/chrony.conf",
+                                 "layer/recipes-core/aos-node-config/files/chrony.conf.j2",
+                                 {**ctx, "server": config.time_server_node}))
+    else:
+        files.append(PlannedFile(f"{files_dir}/ptp4l.conf",
+                                 "layer/recipes-core/aos-node-config/files/ptp4l.conf.j2",
+                                 {**ctx, "server": config.time_server_node}))
+    return files
