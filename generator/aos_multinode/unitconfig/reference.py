@@ -106,8 +106,8 @@ RULES = (
     "is refused anywhere.",
     "Integers are plain decimal (`8`, `1500`): YAML 1.1 forms that read as another number "
     "(`010` is 8, `1:05` is 65, `0x1F`, `0b101`, `1_000`, `+5`) are refused. Booleans are "
-    "`true` or `false` (YAML 1.1's `yes`/`no`/`on`/`off` are taken too). YAML tags (`!x`, `!!set`, ...) are refused "
-    "on every value, mapping and list.",
+    "`true` or `false` (YAML 1.1's `yes`/`no`/`on`/`off` are taken too). YAML tags "
+    "(`!x`, `!!set`, ...) are refused on every value, mapping and list.",
     "A node id starts with a letter (it is a BitBake multiconfig name) and is not `all-nodes` "
     "(kas/all-nodes.yml) or `localhost`; a hostname is not `localhost` nor all digits (or "
     "`0x...`), which a resolver reads as an IPv4 address; no node id is another node's "
