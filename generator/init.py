@@ -46,6 +46,9 @@ def check_answers(answers: Answers) -> list[str]:
             problems.append(f"subnet {network} is too small for {answers.nodes} nodes")
     except ValueError as exc:
         problems.append(f"subnet {answers.subnet!r}: {exc}")
+    if answers.aos and answers.nodes > 16:
+        problems.append("Aos core manages at most 16 nodes per unit: give at most 16 nodes "
+                        "or --no-aos")
     if answers.aos and answers.yocto_release != "scarthgap":
         problems.append("meta-aos supports only scarthgap: choose scarthgap or --no-aos")
     if not problems:

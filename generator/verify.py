@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, TextIO
 
-from aos_multinode import sharing
+from aos_multinode import aos_boot, sharing
 from aos_multinode.errors import UserError
 from aos_multinode.sharing import NodeInfo, TaskKey
 
@@ -599,7 +599,8 @@ def wait_for_server(build_dir: Path, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with open(lock, "a") as handle:
+            # Read-only: never create the lock (as root it would lock out the build user).
+            with open(lock, "r") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 return True
@@ -828,6 +829,8 @@ class VerifyResult:
                 "nodes": [run.as_dict() for run in self.runs],
                 "summary": self.counts(), "findings": [f.as_dict() for f in self.findings],
                 "sharing": self.report.as_dict() if self.report else None,
+                "aos_bootloader": aos_boot.bootloader_notes(
+                    self.layer, [(run.node.node, run.node.machine) for run in self.runs]),
                 "sharing_note": self.sharing_note}
 
 
@@ -1022,6 +1025,10 @@ def format_result(result: VerifyResult, verbose: bool = False) -> str:
                 if run.graph_tasks is not None else "")
         lines.append(f"  {run.node.node} ({run.node.machine}): {steps}{size}")
         lines += [f"    full output: {s.log}" for s in run.steps if s.exit_code and s.log]
+    notes = aos_boot.bootloader_notes(result.layer, [(r.node.node, r.node.machine)
+                                                     for r in result.runs])
+    if notes:
+        lines += ["Aos boot (a bootloader this layer does not own):"] + [f"  {n}" for n in notes]
     lines.append("")
     lines += _findings_text(result, verbose)
     if result.report is not None:
