@@ -349,3 +349,18 @@ def test_init_keeps_aos_within_16_nodes(tmp_path):
     made = run_cli("init", str(tmp_path / "u16.yaml"), "--no-interactive", "--nodes", "16")
     assert made.returncode == 0, made.stderr
     assert validate_errors(tmp_path / "u16.yaml")[0] == 0
+
+
+def test_without_aos_the_disk_image_waits_for_the_machine_s_initramfs():
+    gateway = EXAMPLES_DIR / "two-node-gateway.yaml"
+    config = load_unit_config(gateway).config
+    node = config.nodes[0]
+    parser = BitBakeParser(layer_of(gateway))
+    image_bb = next((parser.layer / "recipes-core" / "images").glob(f"{IMAGE}.bb"))
+    with_initramfs = parser.recipe(image_bb, parser.node_data(
+        node.id, node.machine, INITRAMFS_IMAGE="core-image-minimal-initramfs"))
+    assert "core-image-minimal-initramfs:do_image_complete" in \
+        with_initramfs.getVarFlag("do_image_wic", "depends").split()
+    without = parser.recipe(image_bb, parser.node_data(node.id, node.machine))
+    assert not [dep for dep in (without.getVarFlag("do_image_wic", "depends") or "").split()
+                if ":" not in dep or "initramfs" in dep]
