@@ -203,6 +203,9 @@ class BitBakeParser:
         bbappend is applied, as BitBake does (__BBAPPEND), to the stand-in of the recipe it
         appends to (tests/bitbake_stubs/recipes-*/)."""
         base = self.data() if d is None else self.bb.data.createCopy(d)
+        if base.getVar("DISTRO_FEATURES") is None:
+            # The generated kas files set INIT_MANAGER = "systemd" (features_check reads it).
+            base.setVar("DISTRO_FEATURES", "systemd")
         self.bb.parse.siggen = self.bb.siggen.init(base)
         if path.suffix == ".bbappend":
             base.setVar("__BBAPPEND", str(path))
@@ -213,7 +216,8 @@ class BitBakeParser:
 def appended_stub(bbappend: Path) -> Path:
     """Return the stand-in recipe a bbappend of the layer applies to."""
     name = recipe_name(bbappend)
-    stubs = sorted((STUBS_DIR).glob(f"recipes-*/{name}_*.bb"))
+    stubs = sorted([*STUBS_DIR.glob(f"recipes-*/{name}_*.bb"),
+                    *STUBS_DIR.glob(f"recipes-*/*/{name}.bb")])
     assert stubs, f"no stand-in recipe for {bbappend.name} under {STUBS_DIR}"
     return stubs[0]
 

@@ -170,8 +170,9 @@ def builder_python(builder: Builder) -> str:
     kas_version = metadata.version("kas")
     stamp = venv / "aos-multinode-tests.stamp"
     source = project_copy(builder.work / "aos-multinode-src")
+    # Every file: templates and data change the generated output as much as code does.
     wanted = f"kas=={kas_version}\n" + "".join(
-        f"{p}:{p.stat().st_mtime_ns}\n" for p in sorted(source.rglob("*.py")))
+        f"{p}:{p.stat().st_mtime_ns}\n" for p in sorted(source.rglob("*")) if p.is_file())
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted and python.exists():
         return str(python)
     builder.give(source)

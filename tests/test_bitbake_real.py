@@ -5,9 +5,13 @@ For each example (one per Yocto release: two-node-gateway on wrynose, three-node
 scarthgap with meta-aos 9.1.1):
 - kas checks out every node's kas file (and the all-nodes one) at the pinned commits, and
   every layer the build names exists;
-- BitBake parses every recipe with one node's fragment and resolves the task graph of
+- BitBake parses every recipe with a node's fragment and resolves the task graph of
   `aos-multinode-image` (`bitbake -g` through `kas shell`, as a user would): no error at all,
-  no warning about the generated layer;
+  no warning about the generated layer; with Aos (the ECU) for every node, and the node is a
+  working Aos node: the graph holds aos-image-initramfs (with lvm2 and softhsm) and the
+  disk image waits for it, and `bitbake -e` (same configuration: the parse cache of -g)
+  shows ext4 + wic, INITRAMFS_IMAGE, IMAGE_BASENAME = PN, AOS_ARCHITECTURE/AOS_OS and the
+  role's kickstart with every partition and kernel argument;
 - `aos-multinode verify` measures the sharing of two nodes of one MACHINE (`bitbake -S
   none` for each): the extra node's identity under 1 % of its tasks, nothing unexplained.
 
@@ -41,11 +45,15 @@ IMAGE = "aos-multinode-image"
 @dataclass(frozen=True)
 class Case:
     example: str
-    graph_node: str                  # the node whose task graph `bitbake -g` resolves
+    graph_nodes: tuple[str, ...]     # the nodes whose task graph `bitbake -g` resolves
     sharing: tuple[str, ...] = ()    # two nodes of one MACHINE for the sharing measurement
 
 
-CASES = [Case("two-node-gateway", "a", ("a", "b")), Case("three-node-ecu", "main")]
+# With Aos (the ECU) every node: each is one parse (its fragment changes the base config).
+CASES = [Case("two-node-gateway", ("a",), ("a", "b")),
+         Case("three-node-ecu", ("main", "gpu0", "rt0"))]
+GRAPHS = [pytest.param(case, node, id=f"{case.example}-{node}")
+          for case in CASES for node in case.graph_nodes]
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +133,7 @@ def test_kas_checks_out_every_node(checkout: Checkout, builder: Builder):
         assert layers and all((layer / "conf" / "layer.conf").is_file() for layer in layers)
         assert any(layer.name == "meta-aos-multinode" for layer in layers), layers
     for repo, commit in expected.items():
+        # The checkouts belong to the builder: git refuses them to root without this.
         repo_dir = checkout.kas_work / repo
         head = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo_dir),
                                "rev-parse", "HEAD"], capture_output=True, text=True)
@@ -138,11 +147,13 @@ def messages_of(log: Path, checkout: Checkout, node: str) -> list[verify.BitBake
     return [verify.locate(m, layer, checkout.out, node) for m in verify.parse_messages(lines)]
 
 
-def test_task_graph_resolves(checkout: Checkout, builder: Builder):
+@pytest.mark.parametrize("case,node", GRAPHS)
+def test_task_graph_resolves(case: Case, node: str, builder: Builder):
     """`kas shell kas/<node>.yml -c 'bitbake -g aos-multinode-image'`: every recipe parses
     with the node's fragment and the image's task graph resolves, with no error at all and
-    no warning about the generated layer."""
-    node = checkout.case.graph_node
+    no warning about the generated layer. With Aos, the node is a working Aos node (the
+    contract, docs/aos-node-contract.md): see check_aos_node."""
+    checkout = checkout_of(case, builder)
     log = checkout.out.parent / f"bitbake-g-{node}.log"
     result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, node,
                                  f"bitbake -g {IMAGE}", log)
@@ -155,7 +166,11 @@ def test_task_graph_resolves(checkout: Checkout, builder: Builder):
     assert ours == [], ours
     parsed = re.search(r"Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)"
                        r".* (\d+) errors\.", text)
-    assert parsed and int(parsed[1]) > 1000 and parsed[4] == "0", text[-3000:]
+    # With a kept work folder (AOS_MULTINODE_BITBAKE_WORK) and nothing changed, BitBake
+    # loads every recipe from its parse cache and prints no "Parsing of" line.
+    cached = re.search(r"^Loaded (\d+) entries from dependency cache\.$", text, re.M)
+    assert (parsed and int(parsed[1]) > 1000 and parsed[4] == "0") or \
+        (not parsed and cached and int(cached[1]) > 1000), text[-3000:]
 
     graph = (checkout.build_dir / "task-depends.dot").read_text(encoding="utf-8")
     tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
@@ -170,6 +185,64 @@ def test_task_graph_resolves(checkout: Checkout, builder: Builder):
     assert f'"{IMAGE}.do_rootfs"' in graph and f'"{IMAGE}.do_build"' in graph
     if checkout.unit.get("aos", {}).get("enabled", True):
         assert {"aos-iamanager", "aos-servicemanager"} <= recipes
+        check_aos_node(checkout, builder, node, graph, recipes)
+
+
+def check_aos_node(checkout: Checkout, builder: Builder, node: str, graph: str,
+                   recipes: set[str]) -> None:
+    """The Aos initramfs is in the graph and the disk image waits for it; `bitbake -e` (same
+    configuration, so the parse cache of -g) shows the Aos image settings, and the
+    kickstart BitBake picked carries every partition and kernel argument."""
+    assert "aos-image-initramfs" in recipes
+    # Its modules and PKCS#11 backend are built for it.
+    assert {"lvm2", "softhsm", "initramfs-framework"} <= recipes, sorted(recipes)[:50]
+    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)"', graph, re.M))
+    assert (f"{IMAGE}.do_image_wic", "aos-image-initramfs.do_image_complete") in edges
+    assert f'"{IMAGE}.do_image_ext4"' in graph
+
+    log = checkout.out.parent / f"bitbake-e-{node}.log"
+    result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, node,
+                                 f"bitbake -e {IMAGE}", log)
+    verify.wait_for_server(checkout.build_dir)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert result.returncode == 0, text[-5000:]
+    env = dict(re.findall(r'^(?:export )?([A-Za-z0-9_:/-]+)="(.*)"$', text, re.M))
+    assert {"ext4", "wic", "wic.bmap"} <= set(env["IMAGE_FSTYPES"].split()), env["IMAGE_FSTYPES"]
+    assert env["INITRAMFS_IMAGE"] == "aos-image-initramfs"
+    assert env["INITRAMFS_FSTYPES"] == "cpio.gz" and env["INITRAMFS_IMAGE_BUNDLE"] == "0"
+    assert env["IMAGE_BASENAME"] == env["PN"] == IMAGE
+    assert "systemd" in env["REQUIRED_DISTRO_FEATURES"].split()
+    assert "systemd" in env["DISTRO_FEATURES"].split() and env["DISTRO"] == "aos-core"
+    assert "read-only-rootfs" in env["IMAGE_FEATURES"].split()
+    machine = env["MACHINE"]
+    assert env["AOS_ARCHITECTURE"] == {"genericx86-64": "amd64", "genericarm64": "arm64",
+                                       "qemux86-64": "amd64", "qemuarm64": "arm64"}[machine]
+    assert env["AOS_OS"] == "linux"
+    for unread in ("AOS_NODE_IP", "AOS_HOSTS", "AOS_USE_DHCP", "AOS_NODE_GW_IP"):
+        assert unread not in env, unread
+    role = next(n["role"] for n in checkout.unit["nodes"]
+                if n.get("id", f"node{n['index']}") == node)
+    efi = "efi" in env["MACHINE_FEATURES"].split()
+    assert env["WKS_FILE"] == f"aos-multinode-aos-{role}-{'efi' if efi else 'disk'}.wks.in"
+    # BitBake found the layer's kickstart template (it expands it into WKS_FULL_PATH).
+    wks = Path(env["WKS_TEMPLATE_PATH"])
+    assert wks.parent.parent.name == "meta-aos-multinode" and wks.name == env["WKS_FILE"], wks
+    assert env["WKS_FILE_CHECKSUM"].endswith(":True")
+    assert Path(env["WKS_FULL_PATH"]).name == env["WKS_FILE"][:-len(".in")]
+    lines = wks.read_text(encoding="utf-8").splitlines()
+    parts = [line for line in lines if line.startswith("part ")]
+    names = [re.search(r"--part-name (\S+)", line)[1] for line in parts]
+    assert names == (["boot_a", "boot_b"] if efi else []) + ["rootfs", "var", "aos"], names
+    if efi:
+        (bootloader,) = [line for line in lines if line.startswith("bootloader ")]
+        for argument in ("rootwait", " ro ", "rootfstype=ext4",
+                         "vardir.disk=/dev/disk/by-partlabel/var",
+                         "opendisk.target=/dev/disk/by-partlabel/aos", "opendisk.pkcs11=softhsm",
+                         "opendisk.pkcs11.pinfile=/var/aos/iam/.usrpin",
+                         "aosupdate.disk=/dev/aosvg/workdirs",
+                         "aosupdate.path=sm/runtimes/rootfs"):
+            assert argument in bootloader, (argument, bootloader)
+        assert "initrd=${INITRAMFS_IMAGE}-${MACHINE}.rootfs.${INITRAMFS_FSTYPES}" in parts[0]
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.sharing],

@@ -25,8 +25,10 @@ SOURCES = EXAMPLES + sorted(VALID_DIR.glob("*.yaml"))
 # What a node's local.conf fragment may set: its identity, meta-aos's per-node variables and
 # the role's kernel. Anything else (DISTRO_FEATURES, MACHINE, INHERIT, TMPDIR, ...) would
 # change far more tasks than the node's own (see the layer README, "Build cost").
+# With Aos, the Aos initramfs too: the same for every node (kernel and image read it).
 NODE_CONF_ALLOWED = re.compile(r"^(AOS_MULTINODE_[A-Z_]+|AOS_[A-Z_]+|"
-                               r"PREFERRED_PROVIDER_virtual/kernel)$")
+                               r"PREFERRED_PROVIDER_virtual/kernel|"
+                               r"INITRAMFS_(IMAGE|IMAGE_BUNDLE|FSTYPES))$")
 
 
 def node_cases(sources):
@@ -119,6 +121,7 @@ def test_node_fragment(source, node_id):
            if name.startswith("AOS_") and not name.startswith("AOS_MULTINODE_")}
     if not config.aos.enabled:
         assert aos == {}
+        assert not [name for name in values if name.startswith("INITRAMFS_")]
         return
     main = config.main_node
     assert aos["AOS_MAIN_NODE"] == ("1" if node.is_main else "0")
@@ -126,16 +129,22 @@ def test_node_fragment(source, node_id):
     assert aos["AOS_MAIN_NODE_HOSTNAME"] == main.hostname
     assert aos["AOS_UNIT_MODEL"] == config.aos.unit_model
     assert aos["AOS_UNIT_VERSION"] == config.aos.unit_version
-    assert aos["AOS_NODE_TYPE"].endswith(f"-{node.role.name}")
-    assert aos["AOS_USE_DHCP"] == ("1" if config.cluster_interface.addressing == "dhcp" else "0")
-    if node.address is not None:
-        assert aos["AOS_NODE_IP"] == str(node.address)
+    assert aos["AOS_NODE_TYPE"] == (node.role.node_type or f"{config.aos.unit_model}-"
+                                    f"{config.aos.unit_version}-{node.role.name}")
+    assert len(aos["AOS_NODE_TYPE"]) <= 64
     if main.address is not None:
         assert aos["AOS_DNS_IP"] == str(main.address)
-    hosts = aos["AOS_HOSTS"].split()
-    for other in config.nodes:
-        if other.address is not None:
-            assert f"{other.address}={other.hostname}" in hosts
+    # Variables only the products' own recipes read are not set (nothing here reads them).
+    assert not {"AOS_NODE_IP", "AOS_HOSTS", "AOS_USE_DHCP", "AOS_NODE_GW_IP"} & set(aos)
+    assert aos["AOS_OS"] == "linux"
+    assert "TARGET_ARCH" in d.getVar("AOS_ARCHITECTURE", False)
+    for target_arch, expected in (("x86_64", "amd64"), ("aarch64", "arm64")):
+        d.setVar("TARGET_ARCH", target_arch)
+        assert d.getVar("AOS_ARCHITECTURE") == expected
+    assert int(aos["AOS_VAR_PART_SIZE"]) >= 1024
+    assert values["INITRAMFS_IMAGE"] == "aos-image-initramfs"
+    assert values["INITRAMFS_IMAGE_BUNDLE"] == "0"
+    assert values["INITRAMFS_FSTYPES"] == "cpio.gz"
 
 
 # --- conf/multiconfig/<id>.conf ------------------------------------------------------------
@@ -179,6 +188,14 @@ def test_image(source, node_id, parsed):
     assert f"-{config.device_id}-{node.id}-{release}" in link
     assert image.getVarFlag("SKIP_RECIPE", IMAGE) == ""
     assert {"wic", "wic.bmap"} <= set(image.getVar("IMAGE_FSTYPES").split())
+    # Aos: the ext4 rootfs for aos-rootfs FOTA, IMAGE_BASENAME = PN, systemd required.
+    assert ("ext4" in image.getVar("IMAGE_FSTYPES").split()) == config.aos.enabled
+    if config.aos.enabled:
+        assert image.getVar("IMAGE_BASENAME") == image.getVar("PN") == IMAGE
+        assert image.getVar("REQUIRED_DISTRO_FEATURES").split() == ["systemd"]
+        assert "aos_multinode_no_machine_id" in image.getVar("ROOTFS_POSTPROCESS_COMMAND")
+        assert "aos-image-initramfs:do_image_complete" in \
+            image.getVarFlag("do_image_wic", "depends")
     assert "aos_multinode_identity" in image.getVar("ROOTFS_POSTPROCESS_COMMAND")
     assert image.getVarFlag("aos_multinode_identity", "func")
     # meta-aos's image include is followed exactly when Aos is on (its read-only rootfs).
@@ -187,7 +204,8 @@ def test_image(source, node_id, parsed):
     assert image.getVar("LICENSE") == ("Apache-2.0" if config.aos.enabled else "MIT")
 
 
-@pytest.mark.parametrize("source", EXAMPLES, ids=example_id)
+@pytest.mark.parametrize("source", [s for s in EXAMPLES if not load(s).aos.enabled],
+                         ids=example_id)
 def test_image_wks_follows_efi(source):
     """On an EFI machine the image uses the layer's PARTUUID wks (with the machine's
     initramfs when it has one); elsewhere the machine's own, else a root file system image.
@@ -247,11 +265,10 @@ def test_support_recipes(source, node_id, parsed):
     for role in config.roles:
         group = datastores[f"packagegroup-aos-multinode-{role.name}"]
         rdepends = group.getVar(f"RDEPENDS:packagegroup-aos-multinode-{role.name}").split()
-        assert {"aos-cluster-agent", "aos-multinode-timesync",
-                "aos-multinode-rebalance"} <= set(rdepends)
+        assert {"aos-cluster-agent", "aos-multinode-timesync"} <= set(rdepends)
         assert set(role.packages) <= set(rdepends)
-        assert ("aos-multinode-rebalance-aos-unit-config" in rdepends) == \
-            (role.main and config.aos.enabled)
+        # No unit config or rebalance file in any image: the cloud delivers the unit config.
+        assert not [p for p in rdepends if "rebalance" in p or "unit-config" in p]
     timesync = datastores["aos-multinode-timesync"]
     runtime = timesync.getVar("RDEPENDS:aos-multinode-timesync").split()
     assert ("chrony" if config.time_protocol == "ntp" else "linuxptp") in runtime

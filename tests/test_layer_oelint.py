@@ -32,7 +32,9 @@ FINDING = re.compile(r"^(?P<path>/[^:]+):(?P<line>\d+):(?P<severity>info|warning
 
 # Variables openembedded-core defines that oelint-adv's database lacks (it would call them
 # misspelled): PACKAGEGROUP_DISABLE_COMPLEMENTARY is read by meta/classes-recipe/
-# packagegroup.bbclass in scarthgap and wrynose. Teaching the linter a real variable is not
+# packagegroup.bbclass in scarthgap and wrynose; QB_KERNEL_ROOT by qemuboot.bbclass;
+# do_image_wic is image_types_wic.bbclass's task (its [depends] flag); AOS_INITRAMFS_SCRIPTS
+# by meta-aos's aos-image-initramfs.bb. Teaching the linter a real variable is not
 # a suppression: every rule still runs.
 KNOWN_VARIABLES = Path(__file__).resolve().parent / "data" / "oelint-known-variables.json"
 

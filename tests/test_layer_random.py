@@ -21,9 +21,16 @@ from layer_helpers import (LAYER, BitBakeParser, load, recipe_name, recipes, ren
 from aos_multinode.errors import UnitConfigError
 from aos_multinode.generation.write import write_tree
 
-# The only lines allowed to hold inline python, both in the image recipe.
-INLINE_PYTHON_LINES = (re.compile(r"^SKIP_RECIPE\[aos-multinode-image\] = \"\$\{@"),
-                       re.compile(r"^WKS_FILE := \"\$\{@"))
+# The only lines allowed to hold inline python: in the image recipe, and (with Aos) the
+# architecture in the device-wide fragment. None of them holds a Unit Config value.
+INLINE_PYTHON_LINES = {
+    f"{LAYER}/recipes-core/images/aos-multinode-image.bb": (
+        re.compile(r"^SKIP_RECIPE\[aos-multinode-image\] = \"\$\{@"),
+        re.compile(r"^WKS_FILE :?= \"\$\{@"),
+        re.compile(r"^do_image_wic\[depends\] \+= \"\$\{@")),
+    f"{LAYER}/conf/aos-multinode-device.conf": (
+        re.compile(r"^AOS_ARCHITECTURE = \"\$\{@"),),
+}
 
 label = st.from_regex(r"\A[a-z][a-z0-9-]{0,8}[a-z0-9]\Z", fullmatch=True)
 safe_name = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,10}\Z", fullmatch=True)
@@ -149,8 +156,8 @@ def check_inline_python(root: Path) -> None:
     for relpath, (content, _) in tree_files(root).items():
         for line in content.decode().splitlines():
             if "${@" in line:
-                assert relpath == f"{LAYER}/recipes-core/images/aos-multinode-image.bb" and \
-                    any(p.match(line) for p in INLINE_PYTHON_LINES), f"{relpath}: {line}"
+                assert any(p.match(line) for p in INLINE_PYTHON_LINES.get(relpath, ())), \
+                    f"{relpath}: {line}"
 
 
 def check_with_bitbake(layer: Path, config) -> None:

@@ -101,7 +101,14 @@ def test_export_validates_against_the_shipped_schema(example, kind):
             [n.role.priority for n in config.nodes]
     else:
         assert document["formatVersion"] == "7"
-        assert [n["node"]["codename"] for n in document["nodes"]] == [n.id for n in config.nodes]
+        assert document["version"] == config.aos.unit_config_version
+        # One entry per node type (role), never a build-time node name as node ID.
+        roles = list(dict.fromkeys(n.role.name for n in config.nodes))
+        assert [n["nodeGroupSubject"]["codename"] for n in document["nodes"]] == \
+            [f"{config.aos.unit_model}-{config.aos.unit_version}-{r}" for r in roles]
+        assert not [n for n in document["nodes"] if "node" in n]
+        assert result.stdout.strip() == json.dumps(document, separators=(",", ":"),
+                                                   sort_keys=True)
 
 
 def test_export_schema_rejects_a_broken_document():

@@ -133,27 +133,31 @@ def show(unit_config: str, fmt: str, output: str, release: str | None) -> None:
 @cli.command(name="export")
 @click.argument("kind", type=click.Choice(["target-system", "aos-unit-config"]))
 @click.argument("unit_config", type=click.Path(dir_okay=False), required=False)
-@click.option("--release", help="Release (aos-unit-config `version`); default as for generate.")
+@click.option("--release", hidden=True)
+@click.option("--version", "config_version", metavar="SEMVER",
+              help="aos-unit-config `version` (default: aos.unit_config_version); every new "
+                   "unit config needs a greater one.")
 @click.option("--schema", "print_schema", is_flag=True,
               help="Print the JSON Schema of this export instead.")
 def export_cmd(kind: str, unit_config: str | None, release: str | None,
-               print_schema: bool) -> None:
+               config_version: str | None, print_schema: bool) -> None:
     """Export KIND as JSON for provisioning.
 
     \b
     target-system    number of nodes, each node's capabilities and its service placement
                      (labels, priority, node type, main node): seed step 4, Target Systems
-    aos-unit-config  the Aos unit config (formatVersion 7) with nodes, node types, labels,
-                     priorities and alert rules from rebalance.policy
+    aos-unit-config  the Aos unit config (formatVersion 7) to upload to the cloud: one entry
+                     per node type (nodeGroupSubject.codename = AOS_NODE_TYPE) with labels,
+                     priority and alert rules from rebalance.policy; compact JSON
 
     \b
     Examples:
       aos-multinode export target-system unit-config.yaml > target-system.json
-      aos-multinode export aos-unit-config unit-config.yaml --release 1.2.0
+      aos-multinode export aos-unit-config unit-config.yaml --version 1.2.0
       aos-multinode export target-system --schema     # the JSON Schema of the export
     """
-    from aos_multinode.generation.export import export_document, export_schema
-    from aos_multinode.generation.release import resolve_release
+    from aos_multinode.generation.export import export_schema, export_text
+    from aos_multinode.unitconfig.spec import SEMVER, matches
 
     if print_schema:
         click.echo(json.dumps(export_schema(kind), indent=2, sort_keys=True))
@@ -161,6 +165,13 @@ def export_cmd(kind: str, unit_config: str | None, release: str | None,
     if unit_config is None:
         raise click.UsageError("missing argument UNIT_CONFIG: name the Unit Config to export "
                                "(only --schema works without one)")
+    if release is not None:
+        raise click.UsageError("--release: the unit config's version no longer follows the "
+                               "release (the cloud needs a semantic version greater than the "
+                               "last one); use --version SEMVER or aos.unit_config_version")
+    if config_version is not None and (kind != "aos-unit-config" or
+                                       not matches(SEMVER, config_version)):
+        raise click.UsageError(f"--version {config_version!r}: give a semantic version such "
+                               "as 1.2.0 (at most 32 characters), with aos-unit-config only")
     config = _load_quietly(unit_config)
-    version = resolve_release(config, release).value if kind == "aos-unit-config" else ""
-    click.echo(json.dumps(export_document(kind, config, version), indent=2, sort_keys=True))
+    click.echo(export_text(kind, config, config_version))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from aos_multinode.aos_node import aos_unit_config, node_type, unit_config_text
 from aos_multinode.unitconfig.model import UnitConfig
-from aos_multinode.generation.plan import aos_unit_config, node_type
 
 TARGET_SYSTEM_FORMAT = "aos-multinode/target-system/1"
 SCHEMAS = {"target-system": "data/target-system.schema.json",
@@ -56,10 +56,20 @@ def target_system(config: UnitConfig) -> dict:
     }
 
 
-def export_document(kind: str, config: UnitConfig, release: str) -> dict:
+def export_document(kind: str, config: UnitConfig, version: str | None = None) -> dict:
+    """Return the export KIND; `version` overrides aos.unit_config_version."""
     if kind == "target-system":
         return target_system(config)
-    return aos_unit_config(config, release)
+    return aos_unit_config(config, version)
+
+
+def export_text(kind: str, config: UnitConfig, version: str | None = None) -> str:
+    """The export as printed: the unit config compact, as the cloud sends it to Aos core
+    (at most 4096 bytes), the Target System indented."""
+    document = export_document(kind, config, version)
+    if kind == "aos-unit-config":
+        return unit_config_text(document)
+    return json.dumps(document, indent=2, sort_keys=True)
 
 
 def export_schema(kind: str) -> dict:

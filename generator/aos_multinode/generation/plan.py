@@ -10,7 +10,7 @@ from importlib import resources
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from aos_multinode import __version__
+from aos_multinode import __version__, aos_node
 from aos_multinode.contract import COLLECTION, IMAGE, KERNEL_ENABLEMENT, LAYER_DIR
 from aos_multinode.generation.cluster import CONFIG_FILE, cluster_config
 from aos_multinode.unitconfig.model import Node, Role, UnitConfig
@@ -20,7 +20,7 @@ LICENSE = "layer/COPYING.MIT"
 # Recipes with local files carry the license text beside them (LIC_FILES_CHKSUM).
 RECIPE_DIRS = ("recipes-core/aos-node-config", "recipes-core/aos-multinode-device",
                "recipes-support/aos-cluster-agent",
-               "recipes-support/aos-multinode-timesync", "recipes-support/aos-multinode-rebalance")
+               "recipes-support/aos-multinode-timesync")
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,6 @@ def layer_depends(config: UnitConfig) -> list[str]:
     return depends
 
 
-def node_type(config: UnitConfig, node: Node) -> str:
-    """Aos node type (IAM nodeInfo.nodeType): one per role, so nodes of a role share it."""
-    return f"{config.aos.unit_model}-{config.aos.unit_version}-{node.role.name}"
-
-
 DEVICE_CONF = "conf/aos-multinode-device.conf"
 DEVICE_RECIPE = "aos-multinode-device"
 
@@ -112,20 +107,24 @@ def device_variables(config: UnitConfig, release: str) -> list[tuple[str, str, s
         ("identity", "AOS_MULTINODE_RELEASE", release),
     ]
     if config.aos.enabled:
-        cluster = config.cluster_interface
         out += [
             ("aos", "AOS_UNIT_MODEL", config.aos.unit_model),
             ("aos", "AOS_UNIT_VERSION", config.aos.unit_version),
             # aos-core's DISTRO_VERSION and /etc/aos/version: the one release of every node.
             ("aos", "AOS_ROOTFS_IMAGE_VERSION", aos_version(release)),
             ("aos", "AOS_MAIN_NODE_HOSTNAME", main.hostname),
-            ("aos", "AOS_USE_DHCP", "1" if cluster.addressing == "dhcp" else "0"),
+            # IAM's nodeInfo.osType (AOS_ARCHITECTURE follows TARGET_ARCH, below).
+            ("aos", "AOS_OS", "linux"),
         ]
-        if cluster.gateway is not None:
-            out.append(("aos", "AOS_NODE_GW_IP", str(cluster.gateway)))
         if main.address is not None:
             out.append(("aos", "AOS_DNS_IP", str(main.address)))
-        out.append(("aos", "AOS_HOSTS", hosts_variable(config)))
+        # The Aos initramfs (vardir, machineid, opendisk, lvm, aosupdate), not bundled: the
+        # EFI kickstarts put it beside the kernel (docs/aos-node-contract.md).
+        out += [
+            ("boot", "INITRAMFS_IMAGE", aos_node.INITRAMFS_IMAGE),
+            ("boot", "INITRAMFS_IMAGE_BUNDLE", "0"),
+            ("boot", "INITRAMFS_FSTYPES", aos_node.INITRAMFS_FSTYPES),
+        ]
     return out
 
 
@@ -145,17 +144,15 @@ def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[s
     if config.aos.enabled:
         out += [
             ("aos", "AOS_MAIN_NODE", "1" if node.is_main else "0"),
-            ("aos", "AOS_NODE_TYPE", node_type(config, node)),
+            ("aos", "AOS_NODE_TYPE", aos_node.node_type(config, node)),
             ("aos", "AOS_NODE_HOSTNAME", node.hostname),
         ]
-        if node.address is not None:
-            out.append(("aos", "AOS_NODE_IP", str(node.address)))
+        disk = aos_node.role_disk(node.role)
+        # meta-aos's RW partition images (KiB): <image>-<MACHINE>-var.ext4 (and -home.ext4).
+        out.append(("aos", "AOS_VAR_PART_SIZE", str(disk.var_mib * 1024)))
+        if disk.home_mib:
+            out.append(("aos", "AOS_HOME_PART_SIZE", str(disk.home_mib * 1024)))
     return out
-
-
-def hosts_variable(config: UnitConfig) -> str:
-    """AOS_HOSTS: "ip=name ip=name" for every node with a known address."""
-    return " ".join(f"{n.address}={n.hostname}" for n in config.nodes if n.address is not None)
 
 
 def hosts_lines(config: UnitConfig) -> list[str]:
@@ -178,42 +175,11 @@ def network_files(config: UnitConfig, node: Node) -> list[dict]:
     return files
 
 
-def aos_unit_config(config: UnitConfig, release: str) -> dict:
-    """The Aos unit config (formatVersion 7): nodes, node types, labels, priorities, alerts."""
-    def rule(threshold):
-        return {"minTimeout": f"PT{threshold.min_timeout}S",
-                "minThreshold": threshold.min_threshold / 100,
-                "maxThreshold": threshold.max_threshold / 100}
-
-    nodes = []
-    for node in config.nodes:
-        entry = {"node": {"codename": node.id},
-                 "nodeGroupSubject": {"codename": node_type(config, node)},
-                 "labels": list(node.role.labels),
-                 "priority": node.role.priority}
-        if config.rebalance.enabled:
-            entry["alertRules"] = {"cpu": rule(config.rebalance.cpu),
-                                   "ram": rule(config.rebalance.ram)}
-        nodes.append(entry)
-    return {"formatVersion": "7", "version": aos_version(release), "nodes": nodes}
-
-
 def aos_version(release: str) -> str:
     """Aos wants a semantic version; keep the release when it is one, else prefix 0.0.0-."""
     if re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?", release):
         return release.lstrip("v")
     return f"0.0.0-{re.sub(r'[^0-9A-Za-z.-]', '-', release)}"
-
-
-def rebalance_policy(config: UnitConfig) -> dict:
-    def one(threshold):
-        return {"max_threshold": threshold.max_threshold,
-                "min_threshold": threshold.min_threshold,
-                "min_timeout_s": threshold.min_timeout}
-    return {"enabled": config.rebalance.enabled,
-            "cpu": one(config.rebalance.cpu), "ram": one(config.rebalance.ram),
-            "nodes": [{"id": n.id, "role": n.role.name, "labels": list(n.role.labels),
-                       "priority": n.role.priority} for n in config.nodes]}
 
 
 def node_facts(node: Node, variables: list[tuple[str, str, str]]) -> dict:
@@ -227,10 +193,7 @@ def node_facts(node: Node, variables: list[tuple[str, str, str]]) -> dict:
 def role_packages(config: UnitConfig, role: Role) -> list[str]:
     """Return what a role's packagegroup pulls in, sorted: our runtime parts and the role's
     own packages."""
-    packages = {"aos-cluster-agent", DEVICE_RECIPE, "aos-multinode-timesync",
-                "aos-multinode-rebalance", *role.packages}
-    if role.main and config.aos.enabled:
-        packages.add("aos-multinode-rebalance-aos-unit-config")
+    packages = {"aos-cluster-agent", DEVICE_RECIPE, "aos-multinode-timesync", *role.packages}
     return sorted(packages)
 
 
@@ -260,13 +223,23 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     add(DEVICE_CONF, "layer/conf/device.conf.j2", variables=device_variables(config, release))
     add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release))
     add("SECURITY.md", "layer/SECURITY.md.j2")
-    add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA)
+    roles = list(dict.fromkeys(node.role for node in config.nodes))
+    add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA,
+        aos_disks={role.name: aos_node.role_disk(role) for role in roles},
+        aos_kickstarts={role.name: (aos_node.kickstart_name(role, True),
+                                    aos_node.kickstart_name(role, False)) for role in roles},
+        aos_cmdline=" ".join(aos_node.kernel_arguments(config.aos.pkcs11, True)),
+        aos_node_types={node.id: aos_node.node_type(config, node) for node in config.nodes})
     add("COPYING.MIT", LICENSE)
     for recipe_dir in RECIPE_DIRS:
         add(f"{recipe_dir}/files/COPYING.MIT", LICENSE)
-    for wks in ("aos-multinode-efi", "aos-multinode-efi-initrd", "aos-multinode-rootfs"):
-        add(f"{yocto.wks_dir}/{wks}.wks.in", f"layer/wic/{wks}.wks.in.j2")
-    add(f"recipes-core/images/{IMAGE}.bb", "layer/recipes-core/images/image.bb.j2")
+    if not config.aos.enabled:
+        for wks in ("aos-multinode-efi", "aos-multinode-efi-initrd", "aos-multinode-rootfs"):
+            add(f"{yocto.wks_dir}/{wks}.wks.in", f"layer/wic/{wks}.wks.in.j2")
+    add(f"recipes-core/images/{IMAGE}.bb", "layer/recipes-core/images/image.bb.j2",
+        # ${localstatedir} for /var: the same path, written as recipes write it.
+        kernel_args=" ".join(aos_node.kernel_arguments(config.aos.pkcs11, False))
+        .replace("=/var/", "=${localstatedir}/"))
     for kernel, machines in kernel_enablement(config).items():
         add(f"recipes-kernel/linux/{kernel}_%.bbappend",
             "layer/recipes-kernel/linux/kernel.bbappend.j2", kernel=kernel, machines=machines)
@@ -289,10 +262,8 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
         add(f"{timesync}/files/aos-ptp4l.service", f"layer/{timesync}/files/aos-ptp4l.service")
         add(f"{timesync}/files/aos-ptp4l-start", f"layer/{timesync}/files/aos-ptp4l-start",
             mode=0o755)
-    rebalance = "recipes-support/aos-multinode-rebalance"
-    add(f"{rebalance}/aos-multinode-rebalance_1.0.bb", f"layer/{rebalance}/rebalance.bb.j2")
-    data(f"{rebalance}/files/rebalance.json", _json(rebalance_policy(config)))
-    data(f"{rebalance}/files/aos-unit-config.json", _json(aos_unit_config(config, release)))
+    if config.aos.enabled:
+        files += plan_aos_boot(config, base)
     device = f"recipes-core/{DEVICE_RECIPE}"
     add(f"{device}/{DEVICE_RECIPE}_1.0.bb", f"layer/{device}/device.bb.j2")
     data(f"{device}/files/cluster.json", _json(cluster_config(config, release)))
@@ -337,4 +308,25 @@ def _plan_node(config: UnitConfig, node: Node, release: str, base: dict,
         files.append(PlannedFile(f"{files_dir}/ptp4l.conf",
                                  "layer/recipes-core/aos-node-config/files/ptp4l.conf.j2",
                                  {**ctx, "server": config.time_server_node}))
+    return files
+
+
+def plan_aos_boot(config: UnitConfig, base: dict) -> list[PlannedFile]:
+    """The files that make each image boot as an Aos node: per role a kickstart for EFI
+    machines (boot A/B, rootfs, var, home, aos) and one for the others, and the initramfs
+    modules (docs/aos-node-contract.md, sections 1-2)."""
+    yocto = YOCTO[config.yocto_release]
+    files = [PlannedFile(f"{LAYER_DIR}/recipes-core/images/aos-image-initramfs.bbappend",
+                         "layer/recipes-core/images/aos-image-initramfs.bbappend.j2",
+                         {**base, "modules": aos_node.INITRAMFS_MODULES,
+                          "pkcs11": aos_node.PKCS11_PACKAGES[config.aos.pkcs11]})]
+    for role in dict.fromkeys(node.role for node in config.nodes):
+        ctx = {**base, "role": role, "disk": aos_node.role_disk(role),
+               "labels": {"root": aos_node.ROOT_LABEL, "var": aos_node.VAR_LABEL,
+                          "home": aos_node.HOME_LABEL, "aos": aos_node.AOS_LABEL},
+               "kernel_args": " ".join(aos_node.kernel_arguments(config.aos.pkcs11, False))}
+        for efi in (True, False):
+            files.append(PlannedFile(
+                f"{LAYER_DIR}/{yocto.wks_dir}/{aos_node.kickstart_name(role, efi)}",
+                f"layer/wic/aos-multinode-aos-{'efi' if efi else 'disk'}.wks.in.j2", ctx))
     return files

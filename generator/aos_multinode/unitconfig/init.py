@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from aos_multinode.aos_node import MAX_NODES
 from aos_multinode.contract import AOS_RELEASES, DEFAULT_YOCTO_RELEASE
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.generation.render import environment
@@ -47,6 +48,9 @@ def check_answers(answers: Answers) -> list[str]:
             problems.append(f"subnet {network} is too small for {answers.nodes} nodes")
     except ValueError as exc:
         problems.append(f"subnet {answers.subnet!r}: {exc}")
+    if answers.aos and answers.nodes > MAX_NODES:
+        problems.append(f"Aos core manages at most {MAX_NODES} nodes per unit: give at most "
+                        f"{MAX_NODES} nodes or --no-aos")
     if answers.aos and answers.yocto_release not in AOS_RELEASES:
         problems.append(f"meta-aos supports only {', '.join(AOS_RELEASES)}: choose "
                         f"{AOS_RELEASES[0]} or --no-aos")

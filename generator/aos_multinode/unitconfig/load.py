@@ -15,6 +15,7 @@ from aos_multinode.contract import (ALL_NODES, AOS_RELEASES, DEFAULT_AOS_VERSION
 from aos_multinode.errors import Finding, UnitConfigError
 from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
                                  Threshold, UnitConfig)
+from aos_multinode.unitconfig.aos_limits import check_aos_limits
 from aos_multinode.unitconfig.source import Source, read_source
 from aos_multinode.unitconfig.spec import INVALID, Context, check_document
 
@@ -41,7 +42,12 @@ def check_source(source: Source) -> Loaded:
     if ctx.findings:
         raise UnitConfigError(ctx.findings, ctx.warnings)
     _check_kernels(data, ctx)
-    return Loaded(_build(data, source.name), tuple(ctx.warnings))
+    config = _build(data, source.name)
+    if config.aos.enabled:
+        check_aos_limits(config, ctx)
+        if ctx.findings:
+            raise UnitConfigError(ctx.findings, ctx.warnings)
+    return Loaded(config, tuple(ctx.warnings))
 
 
 def _check_kernels(data: dict, ctx: Context) -> None:
@@ -408,7 +414,8 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         aos=Aos(enabled=aos["enabled"],
                 version=aos["version"] or DEFAULT_AOS_VERSION,
                 unit_model=aos["unit_model"] or data["device_id"],
-                unit_version=aos["unit_version"]),
+                unit_version=aos["unit_version"],
+                unit_config_version=aos["unit_config_version"], pkcs11=aos["pkcs11"]),
         interfaces=tuple(Interface(**interface) for interface in data["network"]["interfaces"]),
         time_protocol=data["time_sync"]["protocol"],
         time_server=data["time_sync"]["server"] or main.id,
@@ -425,4 +432,6 @@ def _build_role(name: str, role: dict) -> Role:
                 capabilities=Capabilities(caps["cpu_cores"], caps["memory"], caps["gpu"],
                                           tuple(caps["accelerators"]), caps["realtime"]),
                 kernel=role["kernel"], packages=tuple(role["packages"]),
-                labels=tuple(role["labels"]), priority=role["priority"])
+                labels=tuple(role["labels"]), priority=role["priority"],
+                node_type=role["node_type"],
+                disk=tuple(sorted((k, v) for k, v in role["disk"].items() if v is not None)))

@@ -46,6 +46,8 @@ class Role:
     packages: tuple[str, ...]
     labels: tuple[str, ...]
     priority: int
+    node_type: Optional[str] = None  # Aos node type; None: <unit_model>-<unit_version>-<role>
+    disk: tuple[tuple[str, int], ...] = ()  # partition sizes in bytes (boot, var, home, aos)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Aos:
     version: str
     unit_model: str
     unit_version: str
+    unit_config_version: str = "1.0.0"
+    pkcs11: str = "softhsm"
 
 
 @dataclass(frozen=True)

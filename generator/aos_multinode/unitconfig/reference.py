@@ -100,6 +100,10 @@ RULES = (
     "`time_sync.server` names a node id (default: the main node).",
     "`rebalance.policy.<x>.min_threshold` is below `max_threshold`.",
     "`aos.enabled: true` needs `yocto.release: scarthgap` (meta-aos 9).",
+    "With `aos.enabled`, Aos core's fixed limits: at most 16 nodes; at most 4 `labels` per "
+    "role, each at most 64 characters; the node type (`roles.<r>.node_type`, default "
+    "`<unit_model>-<unit_version>-<role>`) at most 64 characters; the exported unit config "
+    "(`export aos-unit-config`, compact JSON) at most 4096 bytes.",
     "Strings that reach BitBake, shell, systemd or YAML files are restricted to safe "
     "characters: no quotes, `$`, braces, spaces, newlines or `..` path parts. The whole "
     "value must match: a trailing newline, a tab, a control or look-alike Unicode character "

@@ -29,6 +29,7 @@ DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # braces, no spaces, no path separators, no newlines.
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 SAFE_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$"
+SEMVER = r"^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})(-[0-9A-Za-z.-]{1,11})?$"
 RECIPE_NAME = r"^[a-z0-9][a-z0-9.+-]{0,99}$"
 MACHINE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 # git check-ref-format: no '..', no '//', no '/.' and no trailing '/', '.' or '.lock'.
@@ -672,6 +673,13 @@ UNIT_CONFIG = Struct({
                            "AOS_UNIT_MODEL; default: device_id"),
         "unit_version": Prop(_safe("a version string", "1.0", SAFE_VERSION, numbers_ok=True),
                              "AOS_UNIT_VERSION", default="1.0"),
+        "unit_config_version": Prop(_safe("a semantic version (MAJOR.MINOR.PATCH, at most 32 "
+                                          "characters)", "1.0.0", SEMVER, numbers_ok=True),
+                                    "version of the exported Aos unit config; raise it for "
+                                    "every new one (the cloud refuses one that is not greater)",
+                                    default="1.0.0"),
+        "pkcs11": Prop(Enum(("softhsm", "optee")), "PKCS#11 backend the initramfs opens the "
+                       "encrypted aos partition with (opendisk.pkcs11)", default="softhsm"),
     }, "AosEdge (meta-aos) integration"), "AosEdge (meta-aos) integration", default={}),
     "network": Prop(Struct({
         "interfaces": Prop(Seq(Struct({
@@ -709,6 +717,17 @@ UNIT_CONFIG = Struct({
                          "extra packages in this role's images", default=[]),
         "labels": Prop(Seq(_safe("a label", "gpu")), "service placement labels", default=[]),
         "priority": Prop(Int(0, 1_000_000), "placement priority, higher first", default=0),
+        "node_type": Prop(_safe("an Aos node type (at most 64 characters)", "acme-ecu-gpu"),
+                          "AOS_NODE_TYPE and the unit config's nodeGroupSubject.codename; "
+                          "default: <unit_model>-<unit_version>-<role>"),
+        "disk": Prop(Struct({
+            "boot": Prop(Size(), "each of the two EFI boot partitions (boot_a, boot_b); "
+                         "default: 256MiB"),
+            "var": Prop(Size(), "the RW var partition (AOS_VAR_PART_SIZE); default: 2GiB"),
+            "home": Prop(Size(), "a home partition (AOS_HOME_PART_SIZE); default: none"),
+            "aos": Prop(Size(), "the empty aos partition that provisioning encrypts and turns "
+                        "into the aosvg LVM group; default: 4GiB"),
+        }), "partition sizes of this role's nodes (with aos.enabled)", default={}),
     }), min_items=1), "per-role capability definitions", required=True),
     "nodes": Prop(Seq(Struct({
         "index": Prop(Int(0, 65535), "node index, unique", required=True),

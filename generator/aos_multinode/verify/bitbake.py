@@ -109,7 +109,8 @@ def wait_for_server(build_dir: Path, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with open(lock, "a") as handle:
+            # Read-only: never create the lock (as root it would lock out the build user).
+            with open(lock) as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 return True

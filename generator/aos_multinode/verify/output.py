@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aos_multinode.contract import LAYER_DIR
-from aos_multinode.verify import sharing
+from aos_multinode.verify import aos_boot, sharing
 from aos_multinode.verify.run import VerifyResult
 
 MAX_SHOWN_ELSEWHERE = 12
@@ -20,6 +20,10 @@ def format_result(result: VerifyResult, verbose: bool = False) -> str:
                 if run.graph_tasks is not None else "")
         lines.append(f"  {run.node.node} ({run.node.machine}): {steps}{size}")
         lines += [f"    full output: {s.log}" for s in run.steps if s.exit_code and s.log]
+    notes = aos_boot.bootloader_notes(result.layer, [(r.node.node, r.node.machine)
+                                                     for r in result.runs])
+    if notes:
+        lines += ["Aos boot (a bootloader this layer does not own):"] + [f"  {n}" for n in notes]
     lines.append("")
     lines += _findings_text(result, verbose)
     if result.report is not None:

@@ -28,7 +28,7 @@ from typing import Optional
 
 from aos_multinode.atomic import write_file
 from aos_multinode.contract import IMAGE
-from aos_multinode.verify import causes, sharing
+from aos_multinode.verify import aos_boot, causes, sharing
 from aos_multinode.verify.bitbake import ProgressFn, Step, interruptible, run_bitbake
 from aos_multinode.verify.host import check_host, environment_problem
 from aos_multinode.verify.layer import VerifyError, find_layer, layer_needs_aos, read_nodes
@@ -210,6 +210,8 @@ class VerifyResult:
                 "nodes": [run.as_dict() for run in self.runs],
                 "summary": self.counts(), "findings": [f.as_dict() for f in self.findings],
                 "sharing": self.report.as_dict() if self.report else None,
+                "aos_bootloader": aos_boot.bootloader_notes(
+                    self.layer, [(run.node.node, run.node.machine) for run in self.runs]),
                 "sharing_note": self.sharing_note}
 
 

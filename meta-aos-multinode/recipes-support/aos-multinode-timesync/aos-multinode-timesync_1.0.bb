@@ -15,7 +15,10 @@ SRC_URI = " \
 
 S = "${WORKDIR}"
 
-inherit allarch systemd
+inherit allarch features_check systemd
+
+# Ships systemd units.
+REQUIRED_DISTRO_FEATURES = "systemd"
 
 do_configure[noexec] = "1"
 do_compile[noexec] = "1"

@@ -22,12 +22,40 @@ SKIP_RECIPE[aos-multinode-image] = "${@'' if d.getVar('AOS_MULTINODE_NODE_ID') e
 # (or devices, or releases) can never be mixed up when flashing.
 IMAGE_LINK_NAME = "${IMAGE_BASENAME}-${AOS_MULTINODE_DEVICE_ID}-${AOS_MULTINODE_NODE_ID}-${AOS_MULTINODE_RELEASE}${IMAGE_MACHINE_SUFFIX}${IMAGE_NAME_SUFFIX}"
 
-# A wic disk image with a block map for bmaptool, whatever the medium
-# (${AOS_MULTINODE_STORAGE}). On EFI machines the root is found by PARTUUID.
-IMAGE_FSTYPES = "wic wic.bmap"
-# EFI machines get the layer's kickstart (with the machine's initramfs when it has one);
-# others keep their own, or get a root file system image.
-WKS_FILE := "${@bb.utils.contains('MACHINE_FEATURES', 'efi', 'aos-multinode-efi-initrd.wks.in' if d.getVar('INITRAMFS_IMAGE') else 'aos-multinode-efi.wks.in', d.getVar('WKS_FILE') or 'aos-multinode-rootfs.wks.in', d)}"
+# The Aos node image (docs/aos-node-contract.md): the ext4 rootfs Aos rootfs FOTA
+# (aos-rootfs) and meta-aos's RW partition images start from, and a wic disk image with a
+# block map for bmaptool, whatever the medium (${AOS_MULTINODE_STORAGE}).
+IMAGE_FSTYPES = "ext4 wic wic.bmap"
+# aos-rootfs finds the rootfs in ${TMPDIR}/work-shared/${IMAGE_BASENAME}-${MACHINE}: the
+# image's own name (meta-aos shares it as ${PN}-${MACHINE}).
+IMAGE_BASENAME = "${PN}"
+
+inherit features_check
+
+# The Aos components and this layer's recipes ship systemd units.
+REQUIRED_DISTRO_FEATURES = "systemd"
+
+# The role's Aos disk: boot A/B on EFI machines, rootfs, home when sized, var, aos.
+WKS_FILE = "${@bb.utils.contains('MACHINE_FEATURES', 'efi', 'aos-multinode-aos-${AOS_MULTINODE_NODE_ROLE}-efi.wks.in', 'aos-multinode-aos-${AOS_MULTINODE_NODE_ROLE}-disk.wks.in', d)}"
+# The EFI kickstarts copy the Aos initramfs into the boot partitions.
+do_image_wic[depends] += "${INITRAMFS_IMAGE}:do_image_complete"
+
+# Machines without EFI: runqemu passes the kernel arguments, root= from QB_KERNEL_ROOT (a
+# board's own bootloader must pass the same, see FLASHING.md).
+AOS_MULTINODE_KERNEL_ARGS = "rootwait ro rootfstype=ext4 vardir.disk=/dev/disk/by-partlabel/var opendisk.target=/dev/disk/by-partlabel/aos opendisk.pkcs11=softhsm opendisk.pkcs11.pinfile=${localstatedir}/aos/iam/.usrpin aosupdate.disk=/dev/aosvg/workdirs aosupdate.path=sm/runtimes/rootfs"
+QB_KERNEL_ROOT = "PARTLABEL=rootfs"
+QB_KERNEL_CMDLINE_APPEND:append = " ${AOS_MULTINODE_KERNEL_ARGS}"
+QB_DEFAULT_FSTYPE = "wic"
+
+# The node ID is /etc/machine-id, kept on the var partition by the initramfs (machineid):
+# the image must not carry one.
+ROOTFS_POSTPROCESS_COMMAND:append = " aos_multinode_no_machine_id;"
+
+aos_multinode_no_machine_id() {
+    if [ -e ${IMAGE_ROOTFS}${localstatedir}/machine-id ]; then
+        bbfatal "${localstatedir}/machine-id is in the image: every node would share one node ID"
+    fi
+}
 
 # The same release in every node image, for people and for `aos-cluster status`.
 ROOTFS_POSTPROCESS_COMMAND:append = " aos_multinode_identity;"

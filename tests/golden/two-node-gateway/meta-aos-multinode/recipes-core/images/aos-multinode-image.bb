@@ -25,6 +25,10 @@ IMAGE_FSTYPES = "wic wic.bmap"
 # EFI machines get the layer's kickstart (with the machine's initramfs when it has one);
 # others keep their own, or get a root file system image.
 WKS_FILE := "${@bb.utils.contains('MACHINE_FEATURES', 'efi', 'aos-multinode-efi-initrd.wks.in' if d.getVar('INITRAMFS_IMAGE') else 'aos-multinode-efi.wks.in', d.getVar('WKS_FILE') or 'aos-multinode-rootfs.wks.in', d)}"
+# The initrd kickstart copies the machine's initramfs (<image>-<MACHINE>.rootfs.<fstype>):
+# the disk image waits for it. (No ${VAR} inside the expression: when such a variable is
+# unset, BitBake leaves the whole expression unexpanded.)
+do_image_wic[depends] += "${@(d.getVar('INITRAMFS_IMAGE') or '') and d.getVar('INITRAMFS_IMAGE') + ':do_image_complete'}"
 
 # The same release in every node image, for people and for `aos-cluster status`.
 ROOTFS_POSTPROCESS_COMMAND:append = " aos_multinode_identity;"
