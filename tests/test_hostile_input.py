@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aos_multinode.generation import pins
-from aos_multinode.unitconfig import spec
+from aos_multinode.unitconfig import fields, scalars, spec
 from aos_multinode.cli import cli
 from aos_multinode.errors import UnitConfigError
 from aos_multinode.unitconfig.load import Loaded, check_source, load_unit_config
@@ -80,14 +80,14 @@ def test_base_is_valid():
 
 def _str_fields(field, path=""):
     """(path, Str field) for every pattern-checked text field of the format."""
-    if isinstance(field, spec.Str):
+    if isinstance(field, fields.Str):
         yield path, field
-    elif isinstance(field, spec.Struct):
+    elif isinstance(field, fields.Struct):
         for key, prop in field.props.items():
             yield from _str_fields(prop.type, f"{path}.{key}" if path else key)
-    elif isinstance(field, spec.Seq):
+    elif isinstance(field, fields.Seq):
         yield from _str_fields(field.item, f"{path}[]")
-    elif isinstance(field, spec.MapOf):
+    elif isinstance(field, fields.MapOf):
         yield from _str_fields(field.key, f"{path}.<key>")
         yield from _str_fields(field.value, f"{path}.<name>")
 
@@ -107,12 +107,12 @@ def test_no_text_field_takes_a_trailing_line_break(path, ending):
     """Python's `$` matches before a final newline: only a full match keeps "x\\n" out."""
     field = STR_FIELDS[path]
     node = yaml.compose(yaml.safe_dump(field.example + ending))
-    ctx = spec.Context("f.yaml")
-    assert field.check(node, path, ctx) is spec.INVALID
+    ctx = scalars.Context("f.yaml")
+    assert field.check(node, path, ctx) is scalars.INVALID
     [finding] = ctx.findings
     assert "\n" not in finding.format()
     assert field.check(yaml.compose(yaml.safe_dump(field.example)), path,
-                       spec.Context("f.yaml")) == field.example
+                       scalars.Context("f.yaml")) == field.example
 
 
 @pytest.mark.parametrize("pattern", [name for name in dir(spec) if name.isupper()
@@ -122,10 +122,10 @@ def test_schema_patterns_refuse_a_trailing_newline_in_python_too(pattern):
     """The JSON Schema is checked by Python's jsonschema (re.search) as well as by editors
     (ECMA-262, where `$` is the end): the pattern it carries refuses "x\\n" in both."""
     import re
-    regex = spec.schema_pattern(getattr(spec, pattern))
+    regex = scalars.schema_pattern(getattr(scalars, pattern))
     for text in ("a", "1", "10.0.0.0/24", "fd00::/64", "::1", "10.0.0.1", "4GiB", "30s",
                  "node-1", "v9.1.1"):
-        if re.search(getattr(spec, pattern), text):
+        if re.search(getattr(scalars, pattern), text):
             assert re.search(regex, text), (pattern, text)
             assert not re.search(regex, text + "\n"), (pattern, text)
 

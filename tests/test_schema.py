@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from aos_multinode.unitconfig import spec
+from aos_multinode.unitconfig import scalars, spec
 from aos_multinode.errors import UnitConfigError
 from aos_multinode.unitconfig.load import load_unit_config
 
@@ -123,7 +123,7 @@ def _address_forms(address) -> list[str]:
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)))
 def test_address_patterns_accept_every_form_of_an_address(address):
-    pattern = spec.IPV4_PATTERN if address.version == 4 else spec.IPV6_PATTERN
+    pattern = scalars.IPV4_PATTERN if address.version == 4 else scalars.IPV6_PATTERN
     for text in _address_forms(address):
         assert re.match(pattern, text), text
 
@@ -136,7 +136,7 @@ def test_address_patterns_agree_with_ipaddress(text):
         valid = True
     except ValueError:
         valid = False
-    matched = bool(re.match(spec.IPV4_PATTERN, text) or re.match(spec.IPV6_PATTERN, text))
+    matched = bool(re.match(scalars.IPV4_PATTERN, text) or re.match(scalars.IPV6_PATTERN, text))
     assert matched == valid, text
 
 
@@ -149,12 +149,12 @@ def test_network_patterns_agree_with_ipaddress(address, prefix):
         valid = True
     except ValueError:
         valid = False
-    matched = bool(re.match(spec.IPV4_NETWORK_PATTERN, text)
-                   or re.match(spec.IPV6_NETWORK_PATTERN, text))
+    matched = bool(re.match(scalars.IPV4_NETWORK_PATTERN, text)
+                   or re.match(scalars.IPV6_NETWORK_PATTERN, text))
     assert matched == valid, text
 
 
 @pytest.mark.parametrize("text", ["1.2.3", "01.2.3.4", "1.2.3.4.5", "256.1.1.1", ":::",
                                   "1::2::3", "fe80::1%eth0", "12345::", " 1.2.3.4"])
 def test_address_patterns_refuse_near_misses(text):
-    assert not re.match(spec.IPV4_PATTERN, text) and not re.match(spec.IPV6_PATTERN, text)
+    assert not re.match(scalars.IPV4_PATTERN, text) and not re.match(scalars.IPV6_PATTERN, text)

@@ -157,7 +157,7 @@ def export_cmd(kind: str, unit_config: str | None, release: str | None,
       aos-multinode export target-system --schema     # the JSON Schema of the export
     """
     from aos_multinode.generation.export import export_schema, export_text
-    from aos_multinode.unitconfig.spec import SEMVER, matches
+    from aos_multinode.unitconfig.scalars import SEMVER, matches
 
     if print_schema:
         click.echo(json.dumps(export_schema(kind), indent=2, sort_keys=True))

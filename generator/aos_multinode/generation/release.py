@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aos_multinode.errors import UserError
 from aos_multinode.unitconfig.model import UnitConfig
-from aos_multinode.unitconfig.spec import SAFE_VERSION, char_name, matches
+from aos_multinode.unitconfig.scalars import SAFE_VERSION, char_name, matches
 
 
 class ReleaseError(UserError):

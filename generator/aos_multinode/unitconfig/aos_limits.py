@@ -6,7 +6,7 @@ from __future__ import annotations
 from aos_multinode import aos_node
 from aos_multinode.aos_node import aos_unit_config, unit_config_text
 from aos_multinode.unitconfig.model import UnitConfig
-from aos_multinode.unitconfig.spec import Context
+from aos_multinode.unitconfig.scalars import Context
 
 
 def check_aos_limits(config: UnitConfig, ctx: Context) -> None:

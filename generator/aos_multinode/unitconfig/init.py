@@ -9,7 +9,7 @@ from aos_multinode.aos_node import MAX_NODES
 from aos_multinode.contract import AOS_RELEASES, DEFAULT_YOCTO_RELEASE
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.generation.render import environment
-from aos_multinode.unitconfig.spec import DNS_LABEL, matches
+from aos_multinode.unitconfig.scalars import DNS_LABEL, matches
 
 
 class InitError(UserError):

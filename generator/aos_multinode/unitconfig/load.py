@@ -17,7 +17,8 @@ from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, 
                                  Threshold, UnitConfig)
 from aos_multinode.unitconfig.aos_limits import check_aos_limits
 from aos_multinode.unitconfig.source import Source, read_source
-from aos_multinode.unitconfig.spec import INVALID, Context, check_document
+from aos_multinode.unitconfig.scalars import INVALID, Context
+from aos_multinode.unitconfig.spec import check_document
 
 
 @dataclass(frozen=True)

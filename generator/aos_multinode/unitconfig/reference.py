@@ -3,42 +3,43 @@ validator and the JSON Schema, so the documentation cannot drift from the code."
 
 from __future__ import annotations
 
-from aos_multinode.unitconfig import spec
+from aos_multinode.unitconfig import fields, spec
 
 
-def _type_text(field: spec.FieldType) -> str:
-    if isinstance(field, spec.Enum):
+def _type_text(field: fields.FieldType) -> str:
+    if isinstance(field, fields.Enum):
         return " \\| ".join(f"`{c}`" for c in field.choices)
-    if isinstance(field, spec.Str):
+    if isinstance(field, fields.Str):
         return field.what + (" (a bare number is taken as text)" if field.numbers_ok else "")
-    if isinstance(field, spec.Int):
+    if isinstance(field, fields.Int):
         if field.minimum == field.maximum:
             return f"integer, only {field.minimum}"
         if field.maximum is None:
             return f"integer ≥ {field.minimum}"
         return f"integer {field.minimum}–{field.maximum}"
-    if isinstance(field, spec.Bool):
+    if isinstance(field, fields.Bool):
         return "boolean"
-    if isinstance(field, spec.Size):
+    if isinstance(field, fields.Size):
         return "size: integer MiB or `512MiB`, `4GiB`, `4G`"
-    if isinstance(field, spec.Duration):
+    if isinstance(field, fields.Duration):
         return "duration: integer seconds or `30s`, `2m`, `1h`"
-    if isinstance(field, spec.IPAddress):
+    if isinstance(field, fields.IPAddress):
         return "IPv4 or IPv6 address"
-    if isinstance(field, spec.Network):
+    if isinstance(field, fields.Network):
         return "IPv4 or IPv6 network (CIDR)"
-    if isinstance(field, spec.Seq):
-        return f"list of {_type_text(field.item)}" if not isinstance(field.item, spec.Struct) \
+    if isinstance(field, fields.Seq):
+        return f"list of {_type_text(field.item)}" if not isinstance(field.item, fields.Struct) \
             else "list of mappings (below)"
-    if isinstance(field, spec.MapOf):
-        return "mapping of names to " + ("mappings (below)" if isinstance(field.value, spec.Struct)
-                                         else _type_text(field.value))
-    if isinstance(field, spec.Struct):
+    if isinstance(field, fields.MapOf):
+        inner = field.value
+        return "mapping of names to " + ("mappings (below)" if isinstance(inner, fields.Struct)
+                                         else _type_text(inner))
+    if isinstance(field, fields.Struct):
         return "mapping (below)"
     return type(field).__name__
 
 
-def _default_text(prop: spec.Prop) -> str:
+def _default_text(prop: fields.Prop) -> str:
     if prop.required:
         return "**required**"
     if prop.default is None or isinstance(prop.default, dict):
@@ -50,18 +51,18 @@ def _default_text(prop: spec.Prop) -> str:
     return f"`{prop.default}`"
 
 
-def _rows(struct: spec.Struct, prefix: str, sections: list) -> list[str]:
+def _rows(struct: fields.Struct, prefix: str, sections: list) -> list[str]:
     rows = []
     for key, prop in struct.props.items():
         path = f"{prefix}{key}"
         rows.append(f"| `{path}` | {_type_text(prop.type)} | {_default_text(prop)} | "
                     f"{prop.doc} |")
         inner = prop.type
-        if isinstance(inner, spec.Seq):
+        if isinstance(inner, fields.Seq):
             inner, path = inner.item, f"{path}[]"
-        elif isinstance(inner, spec.MapOf):
+        elif isinstance(inner, fields.MapOf):
             inner, path = inner.value, f"{path}.<name>"
-        if isinstance(inner, spec.Struct):
+        if isinstance(inner, fields.Struct):
             if prefix:
                 rows += _rows(inner, f"{path}.", sections)
             else:
