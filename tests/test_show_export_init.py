@@ -231,11 +231,26 @@ def test_no_color_and_pipes_give_plain_text(tmp_path):
 
 
 def test_init_answers_refuse_a_trailing_newline():
-    """init's early check matches the whole answer, as the validator does ("x\\n" is no
-    DNS label)."""
+    """init's answers go through the one validator (the starter file quotes what YAML would
+    not read back as given), and each problem names the option behind it."""
     from aos_multinode.unitconfig.init import Answers, check_answers
 
     assert check_answers(Answers(device_id="my-device")) == []
-    assert any("device id" in p for p in check_answers(Answers(device_id="my-device\n")))
-    assert any("role names" in p
-               for p in check_answers(Answers(roles=("main", "worker\n"))))
+    problems = check_answers(Answers(device_id="my-device\n"))
+    assert problems and all(p.startswith("--device-id: ") for p in problems), problems
+    assert any("line break" in p for p in problems)
+    problems = check_answers(Answers(roles=("main", "worker\n")))
+    assert problems and any(p.startswith("--roles: ") for p in problems), problems
+    assert check_answers(Answers(roles=("main", "yes"))) == []   # quoted: a role named yes
+
+
+def test_init_answers_use_the_validators_rules():
+    from aos_multinode.unitconfig.init import Answers, check_answers
+
+    [problem] = check_answers(Answers(nodes=17))
+    assert problem.startswith("--nodes") and "at most 16" in problem
+    [problem] = check_answers(Answers(yocto_release="wrynose"))
+    assert problem.startswith("--yocto-release") and "scarthgap" in problem
+    assert check_answers(Answers(yocto_release="wrynose", aos=False)) == []
+    [problem] = check_answers(Answers(roles=("main", "main")))
+    assert problem.startswith("--roles") and "duplicate" in problem

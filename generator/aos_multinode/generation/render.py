@@ -15,6 +15,7 @@ from typing import Optional
 from importlib import resources
 
 import jinja2
+import yaml
 
 from aos_multinode import contract
 from aos_multinode.generation.plan import PlannedFile
@@ -56,6 +57,19 @@ def yaml_scalar(value: object) -> str:
     return json.dumps(str(value))
 
 
+def yaml_plain(value: object) -> str:
+    """A YAML scalar written plain when YAML reads it back as the same text, else quoted:
+    `main` stays `main`; `my-device\\n`, `yes`, `010` or `a: b` come out quoted, so the
+    validator sees exactly the text that was given."""
+    text = str(value)
+    try:
+        if text and yaml.safe_load(f"k: {text}\n") == {"k": text}:
+            return text
+    except yaml.YAMLError:
+        pass
+    return yaml_scalar(text)
+
+
 def json_text(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
@@ -70,7 +84,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(bb=bitbake_string, sh=shell_word, systemd=systemd_value,
-                       yaml=yaml_scalar, json=json_text)
+                       yaml=yaml_scalar, yaml_plain=yaml_plain, json=json_text)
     env.globals["GENERATED"] = GENERATED
     env.globals["contract"] = contract
     return env

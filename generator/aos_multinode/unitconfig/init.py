@@ -5,11 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from aos_multinode.aos_node import MAX_NODES
-from aos_multinode.contract import AOS_RELEASES, DEFAULT_YOCTO_RELEASE
+from aos_multinode.contract import DEFAULT_YOCTO_RELEASE
 from aos_multinode.errors import UnitConfigError, UserError
 from aos_multinode.generation.render import environment
-from aos_multinode.unitconfig.scalars import DNS_LABEL, matches
 
 
 class InitError(UserError):
@@ -31,36 +29,30 @@ class Answers:
 
 
 def check_answers(answers: Answers) -> list[str]:
-    """Return what is wrong with the answers (empty when they make a valid file)."""
+    """Return what is wrong with the answers (empty when they make a valid file). Only what
+    stops the starter file from being written at all is checked here (a subnet to number
+    the nodes in, at least one node and one role); the file is then checked by the one
+    validator, and each problem names the option behind it."""
     problems = []
-    if not matches(DNS_LABEL, answers.device_id):
-        problems.append(f"device id {answers.device_id!r} is not a DNS label (a-z, 0-9, '-')")
-    bad = [r for r in answers.roles if not matches(DNS_LABEL, r)]
-    if bad or not answers.roles:
-        problems.append(f"role names must be DNS labels, got {', '.join(bad) or 'none'}")
-    if len(set(answers.roles)) != len(answers.roles):
-        problems.append("role names must be unique")
-    if not 1 <= answers.nodes <= 250:
-        problems.append("the number of nodes must be from 1 to 250")
+    if not answers.roles:
+        problems.append("--roles: name at least one role")
+    if answers.nodes < 1:
+        problems.append("--nodes: a device has at least one node")
     try:
         network = ipaddress.ip_network(answers.subnet, strict=True)
         if network.num_addresses - 2 < answers.nodes + 10:
-            problems.append(f"subnet {network} is too small for {answers.nodes} nodes")
+            problems.append(f"--subnet: {network} is too small for {answers.nodes} nodes "
+                            "(and 10 addresses before the first)")
     except ValueError as exc:
-        problems.append(f"subnet {answers.subnet!r}: {exc}")
-    if answers.aos and answers.nodes > MAX_NODES:
-        problems.append(f"Aos core manages at most {MAX_NODES} nodes per unit: give at most "
-                        f"{MAX_NODES} nodes or --no-aos")
-    if answers.aos and answers.yocto_release not in AOS_RELEASES:
-        problems.append(f"meta-aos supports only {', '.join(AOS_RELEASES)}: choose "
-                        f"{AOS_RELEASES[0]} or --no-aos")
-    if not problems:
-        problems = _check_rendered(answers)
-    return problems
+        problems.append(f"--subnet {answers.subnet!r}: {exc}")
+    return problems or _check_rendered(answers)
 
 
 # The option each field of the starter file comes from, to name it in a problem.
-OPTION_OF_FIELD = (("network.interfaces[0].device", "--interface"), ("yocto.machine", "--machine"),
+OPTION_OF_FIELD = (("network.interfaces[0].device", "--interface"),
+                   ("network.interfaces[0].subnet", "--subnet"), ("yocto.machine", "--machine"),
+                   ("yocto.release", "--yocto-release"), ("cluster.id", "--device-id"),
+                   ("aos.unit_model", "--device-id"), ("aos", "--no-aos/--yocto-release"),
                    ("nodes", "--nodes/--roles/--subnet"), ("roles", "--roles"),
                    ("device_id", "--device-id"))
 
@@ -79,9 +71,11 @@ def _check_rendered(answers: Answers) -> list[str]:
             option = next((option for field, option in OPTION_OF_FIELD
                            if finding.path == field or finding.path.startswith(field + ".")
                            or finding.path.startswith(field + "[")), None)
-            problems.append(f"{option}: {finding.message}" if option else
-                            f"the answers make an invalid Unit Config: {finding.path}: "
-                            f"{finding.message}")
+            problem = (f"{option}: {finding.message}" if option else
+                       f"the answers make an invalid Unit Config: {finding.path}: "
+                       f"{finding.message}")
+            if problem not in problems:
+                problems.append(problem)
         return problems
     return []
 
