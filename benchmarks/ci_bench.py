@@ -2,7 +2,7 @@
 """How long `.ci/run` takes on a clean clone, and what its real-BitBake tests cost.
 
 Clones the current commit of this repository into a new folder beside it (so `../shared`
-is found as in CI), runs `bash .ci/run` there with CI=true as CI does, and reports the wall
+is found as in CI; the log goes to a temporary folder), runs `bash .ci/run` there with CI=true as CI does, and reports the wall
 time of the whole run, of the bootstrap, and of each test of tests/test_bitbake_real.py
 (from pytest's report of durations), plus the counts pytest printed:
 
@@ -40,14 +40,15 @@ def main() -> int:
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True,
                             capture_output=True, text=True).stdout.strip()
+    # As CI: the clone sits beside ../shared (the layer snapshots, the shared examples).
     clone = Path(tempfile.mkdtemp(prefix="ci-bench-", dir=ROOT.parent))
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone / "repo")], check=True)
-    log = clone / "ci.log"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    log = Path(tempfile.mkdtemp(prefix="ci-bench-log-")) / "ci.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTEST"))}
     env["CI"] = "true"
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as handle:
-        code = subprocess.run(["bash", ".ci/run"], cwd=clone / "repo", env=env,
+        code = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env,
                               stdout=handle, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL).returncode
     seconds = time.monotonic() - start

@@ -310,9 +310,12 @@ def slow_run(tmp_path: Path, name: str, delay: float, wait: float, hook: str, *a
     script = tmp_path / "slow.py"
     script.write_text(SLOW_RUN)
     marker = tmp_path / f"{name}.marker"
+    # Ctrl-C as at a terminal: a run started from a background job (CI may be one) inherits
+    # SIGINT ignored, and then Python never raises KeyboardInterrupt.
     process = subprocess.Popen([sys.executable, str(script), str(marker), str(delay),
                                 str(wait), hook, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return process, marker
 
 
