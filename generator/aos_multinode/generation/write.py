@@ -64,7 +64,8 @@ def _digest(data: bytes) -> str:
 
 
 def _top(relpath: str) -> str:
-    return PurePosixPath(relpath).parts[0]
+    """The output directory a file belongs to (relpaths are normalised, '/'-separated)."""
+    return relpath.split("/", 1)[0]
 
 
 def _staging(out_dir: Path, top: str) -> Path:
