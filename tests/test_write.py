@@ -426,3 +426,21 @@ def test_cli_second_run_reports_identical(tmp_path):
     assert second.returncode == 0
     assert second.stdout.startswith("0 create, 0 update, 0 delete, ")
     assert len(second.stdout.splitlines()) == 1
+
+
+def test_output_made_by_a_concurrent_run_first_is_not_an_error(tmp_path, monkeypatch):
+    """Two runs into a missing folder both see it missing; the one whose mkdir comes second
+    goes on (the folder is the other run's, not its own to remove on failure)."""
+    from aos_multinode.generation import write
+
+    out = tmp_path / "new" / "out"
+    real_mkdir = Path.mkdir
+
+    def racing_mkdir(self, *args, **kwargs):
+        if self == out and not self.exists():
+            real_mkdir(self)          # the other run wins the race
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", racing_mkdir)
+    made = write._make_dirs(out)
+    assert out.is_dir() and made == [tmp_path / "new"]

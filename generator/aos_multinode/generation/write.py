@@ -313,11 +313,18 @@ def write_tree(out_dir: Path, files: list[RenderedFile], force: bool = False) ->
 
 def _make_dirs(out_dir: Path) -> list[Path]:
     """Create `out_dir` and its missing parents; return the ones created, outermost first."""
-    missing = [p for p in [*reversed(out_dir.parents), out_dir]
-               if not p.exists() and not p.is_symlink()]
-    for path in missing:
-        path.mkdir()
-    return missing
+    made = []
+    for path in [*reversed(out_dir.parents), out_dir]:
+        if path.exists() or path.is_symlink():
+            continue
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if path.is_dir():   # a concurrent run made it first: theirs, not ours
+                continue
+            raise
+        made.append(path)
+    return made
 
 
 def _unmake(made: list[Path]) -> None:
