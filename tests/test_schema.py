@@ -56,7 +56,7 @@ def test_check_schema_would_catch_a_broken_schema(schema):
 def test_every_contract_key_is_described(schema):
     props = schema["properties"]
     assert set(schema["required"]) == {"device_id", "network", "roles", "nodes"}
-    assert set(props) == {"format_version", "device_id", "release", "cluster", "yocto", "aos",
+    assert set(props) == {"format_version", "device_id", "release", "cluster", "yocto", "build", "aos",
                           "network", "time_sync", "roles", "nodes", "rebalance"}
     node = props["nodes"]["items"]
     assert set(node["properties"]) == {"index", "id", "hostname", "address", "addresses",

@@ -83,10 +83,26 @@ def kernel_arguments(pkcs11: str, with_root: bool) -> list[str]:
     ]
 
 
-def kickstart_name(role: Role, efi: bool) -> str:
-    """The kickstart of a role's nodes on EFI machines, or on machines booting the kernel
-    directly (qemu) or through a bootloader the layer does not own."""
-    return f"aos-multinode-aos-{role.name}-{'efi' if efi else 'disk'}.wks.in"
+# How a node boots, as the image picks its kickstart: EFI machines (MACHINE_FEATURES efi),
+# Raspberry Pi boards (meta-raspberrypi's `rpi` override: firmware, boot files, cmdline.txt),
+# and the rest (qemu, or a bootloader the layer does not own).
+BOOT_KINDS = ("efi", "rpi", "disk")
+# Where the Raspberry Pi firmware finds the Aos initramfs on the boot partition (config.txt
+# `initramfs <file> followkernel`).
+RPI_INITRAMFS = "aos-initramfs.cpio.gz"
+
+
+def kickstart_name(role: Role, kind: str) -> str:
+    """The Aos kickstart of a role's nodes for one kind of boot (BOOT_KINDS)."""
+    return f"aos-multinode-aos-{role.name}-{kind}.wks.in"
+
+
+def needs_board_boot(node: Node) -> bool:
+    """True for a node on a MACHINE from a BSP of build.repos: its image may boot the
+    board's own way (the `rpi` kickstart is generated for its role)."""
+    from aos_multinode.contract import REFERENCE_MACHINES
+
+    return node.machine not in REFERENCE_MACHINES
 
 
 # --- the node type and the Aos unit config (the cloud artifact) ------------------------

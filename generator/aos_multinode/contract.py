@@ -25,6 +25,17 @@ KERNEL_ENABLEMENT = {
     "linux-yocto-tiny": {},
 }
 
+# The MACHINEs the shipped layers define, the same in every supported release:
+# openembedded-core (meta/conf/machine) and meta-yocto-bsp. Any other MACHINE needs a BSP
+# layer from build.repos.
+REFERENCE_MACHINES = (
+    "qemuarm", "qemuarm64", "qemuarmv5", "qemuloongarch64", "qemumips", "qemumips64",
+    "qemuppc", "qemuppc64", "qemuriscv32", "qemuriscv64", "qemux86", "qemux86-64",
+    "beaglebone-yocto", "genericarm64", "genericx86", "genericx86-64")
+# Repository names the kas files already use: build.repos cannot take them.
+SHIPPED_REPOS = ("aos-multinode", "poky", "bitbake", "openembedded-core", "meta-yocto",
+                 "meta-openembedded", "meta-virtualization", "meta-selinux", "meta-aos")
+
 # --- the layer ----------------------------------------------------------------------------
 
 LAYER_DIR = "meta-aos-multinode"

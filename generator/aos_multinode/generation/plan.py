@@ -128,6 +128,17 @@ def device_variables(config: UnitConfig, release: str) -> list[tuple[str, str, s
     return out
 
 
+def rpi_boot(config: UnitConfig) -> Optional[dict]:
+    """How Raspberry Pi nodes (meta-raspberrypi's `rpi` override) boot as Aos nodes: the
+    firmware reads the kernel arguments from cmdline.txt (rpi-cmdline's CMDLINE_ROOTFS) and
+    loads the Aos initramfs named in config.txt (RPI_EXTRA_CONFIG) from the boot partition
+    (IMAGE_BOOT_FILES). None when no node is on a BSP's MACHINE or Aos is off."""
+    if not config.aos.enabled or not any(aos_node.needs_board_boot(n) for n in config.nodes):
+        return None
+    return {"cmdline": " ".join(aos_node.kernel_arguments(config.aos.pkcs11, True)),
+            "initramfs": aos_node.RPI_INITRAMFS}
+
+
 def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[str, str, str]]:
     """Return (section, variable, value) for the node's own local.conf fragment, in order:
     what differs between nodes (the rest is in device_variables)."""
@@ -139,6 +150,8 @@ def node_variables(config: UnitConfig, node: Node, release: str) -> list[tuple[s
         ("identity", "AOS_MULTINODE_HOSTNAME", node.hostname),
         ("identity", "AOS_MULTINODE_STORAGE", node.storage),
     ]
+    if node.wks_file:
+        out.append(("image", "AOS_MULTINODE_WKS_FILE", node.wks_file))
     if node.role.kernel:
         out.append(("kernel", "PREFERRED_PROVIDER_virtual/kernel", node.role.kernel))
     if config.aos.enabled:
@@ -220,15 +233,18 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
         files.append(PlannedFile(f"{LAYER_DIR}/{relpath}", text=text))
 
     add("conf/layer.conf", "layer/conf/layer.conf.j2")
-    add(DEVICE_CONF, "layer/conf/device.conf.j2", variables=device_variables(config, release))
+    add(DEVICE_CONF, "layer/conf/device.conf.j2", variables=device_variables(config, release),
+        rpi=rpi_boot(config))
     add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release))
     add("SECURITY.md", "layer/SECURITY.md.j2")
     roles = list(dict.fromkeys(node.role for node in config.nodes))
     add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA,
         aos_disks={role.name: aos_node.role_disk(role) for role in roles},
-        aos_kickstarts={role.name: (aos_node.kickstart_name(role, True),
-                                    aos_node.kickstart_name(role, False)) for role in roles},
+        aos_kickstarts={role.name: (aos_node.kickstart_name(role, "efi"),
+                                    aos_node.kickstart_name(role, "disk"),
+                                    aos_node.kickstart_name(role, "rpi")) for role in roles},
         aos_cmdline=" ".join(aos_node.kernel_arguments(config.aos.pkcs11, True)),
+        rpi=rpi_boot(config),
         aos_node_types={node.id: aos_node.node_type(config, node) for node in config.nodes})
     add("COPYING.MIT", LICENSE)
     for recipe_dir in RECIPE_DIRS:
@@ -239,7 +255,9 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     add(f"recipes-core/images/{IMAGE}.bb", "layer/recipes-core/images/image.bb.j2",
         # ${localstatedir} for /var: the same path, written as recipes write it.
         kernel_args=" ".join(aos_node.kernel_arguments(config.aos.pkcs11, False))
-        .replace("=/var/", "=${localstatedir}/"))
+        .replace("=/var/", "=${localstatedir}/"),
+        rpi_roles=rpi_boot(config) is not None,
+        own_wks=any(node.wks_file for node in config.nodes))
     for kernel, machines in kernel_enablement(config).items():
         add(f"recipes-kernel/linux/{kernel}_%.bbappend",
             "layer/recipes-kernel/linux/kernel.bbappend.j2", kernel=kernel, machines=machines)
@@ -325,8 +343,11 @@ def plan_aos_boot(config: UnitConfig, base: dict) -> list[PlannedFile]:
                "labels": {"root": aos_node.ROOT_LABEL, "var": aos_node.VAR_LABEL,
                           "home": aos_node.HOME_LABEL, "aos": aos_node.AOS_LABEL},
                "kernel_args": " ".join(aos_node.kernel_arguments(config.aos.pkcs11, False))}
-        for efi in (True, False):
+        kinds = ["efi", "disk"]
+        if any(aos_node.needs_board_boot(node) for node in config.nodes if node.role == role):
+            kinds.append("rpi")
+        for kind in kinds:
             files.append(PlannedFile(
-                f"{LAYER_DIR}/{yocto.wks_dir}/{aos_node.kickstart_name(role, efi)}",
-                f"layer/wic/aos-multinode-aos-{'efi' if efi else 'disk'}.wks.in.j2", ctx))
+                f"{LAYER_DIR}/{yocto.wks_dir}/{aos_node.kickstart_name(role, kind)}",
+                f"layer/wic/aos-multinode-aos-{kind}.wks.in.j2", ctx))
     return files

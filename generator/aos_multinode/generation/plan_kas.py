@@ -15,8 +15,9 @@ from typing import Optional
 
 from aos_multinode import __version__
 from aos_multinode.contract import ALL_NODES, KAS_COMMON as COMMON, KAS_DIR
-from aos_multinode.unitconfig.model import UnitConfig
-from aos_multinode.generation.pins import aos_commit, aos_url, pinned_repo, release_repos
+from aos_multinode.unitconfig.model import Node, UnitConfig
+from aos_multinode.generation.pins import (PinsError, aos_commit, aos_url, pinned_repo,
+                                           release_repos)
 from aos_multinode.generation.plan import IMAGE, LAYER_DIR, PlannedFile
 
 # The lowest kas configuration format that has every key we write (`commit`/`branch`: 14).
@@ -31,6 +32,7 @@ class KasRepo:
     commit: Optional[str]
     layers: tuple[str, ...]
     comment: str = ""
+    patches: tuple[tuple[str, str, str], ...] = ()  # (id, repo, path)
 
 
 def git_root(directory: Path) -> Optional[Path]:
@@ -98,6 +100,32 @@ def kas_repos(config: UnitConfig, pins: dict, layer_path: str) -> list[KasRepo]:
     return repos
 
 
+def extra_repos(config: UnitConfig, pins: dict, nodes: tuple[Node, ...]) -> list[KasRepo]:
+    """Return the build.repos entries the builds of `nodes` need, pinned: the pins table's
+    commit when it has this repository at the same URL (`aos-multinode pin --unit-config`
+    refreshes it there), else the Unit Config's."""
+    table = pins.get("releases", {}).get(config.yocto_release, {}).get("repos", {})
+    out = []
+    for repo in config.repos_of(nodes):
+        pinned = table.get(repo.name)
+        if pinned and pinned.get("url") == repo.url and pinned.get("commit"):
+            commit, source = pinned["commit"], "the pins table"
+            branch = repo.branch or pinned.get("branch")
+        elif repo.commit:
+            commit, source, branch = repo.commit, "the Unit Config", repo.branch
+        else:
+            raise PinsError(
+                f"{config.source_file}:{repo.line}: build.repos.{repo.name} has no commit and "
+                f"the pins table has none for {repo.url}: add `commit:` (40 hex digits), or "
+                f"run `aos-multinode pin --unit-config {config.source_file} -o pins.json` and "
+                "pass --pins pins.json")
+        users = [node.id for node in nodes if repo.name in node.repos]
+        comment = f"build.repos.{repo.name} (commit from {source}), for {', '.join(users)}"
+        out.append(KasRepo(repo.name, repo.url, branch, commit, repo.layers, comment,
+                           tuple((p.id, p.repo, p.path) for p in repo.patches)))
+    return out
+
+
 def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> list[PlannedFile]:
     """Return the kas files: include/common.yml, one <node id>.yml per node, all-nodes.yml."""
     root = kas_root(out_dir)
@@ -111,6 +139,8 @@ def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> lis
     files = [PlannedFile(f"{KAS_DIR}/{COMMON}", "kas/common.yml.j2", base)]
     for node in config.nodes:
         files.append(PlannedFile(f"{KAS_DIR}/{node.id}.yml", "kas/node.yml.j2",
-                                 {**base, "node": node}))
-    files.append(PlannedFile(f"{KAS_DIR}/{ALL_NODES}", "kas/all-nodes.yml.j2", base))
+                                 {**base, "node": node,
+                                  "extra_repos": extra_repos(config, pins, (node,))}))
+    files.append(PlannedFile(f"{KAS_DIR}/{ALL_NODES}", "kas/all-nodes.yml.j2",
+                             {**base, "extra_repos": extra_repos(config, pins, config.nodes)}))
     return sorted(files, key=lambda f: f.relpath)

@@ -16,6 +16,7 @@ from aos_multinode.errors import Finding, UnitConfigError
 from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
                                  Threshold, UnitConfig)
 from aos_multinode.unitconfig.aos_limits import check_aos_limits
+from aos_multinode.unitconfig.repos import build_repos, check_repos, node_repo_names, wks_file
 from aos_multinode.unitconfig.source import Source, read_source
 from aos_multinode.unitconfig.scalars import INVALID, Context
 from aos_multinode.unitconfig.spec import check_document
@@ -43,7 +44,7 @@ def check_source(source: Source) -> Loaded:
     if ctx.findings:
         raise UnitConfigError(ctx.findings, ctx.warnings)
     _check_kernels(data, ctx)
-    config = _build(data, source.name)
+    config = _build(data, source.name, ctx)
     if config.aos.enabled:
         check_aos_limits(config, ctx)
         if ctx.findings:
@@ -98,6 +99,7 @@ def _check_rules(data: dict, ctx: Context) -> None:
         _check_addresses(interfaces, nodes, data["cluster"]["discovery"], ctx)
     _check_time_server(data, nodes, ctx)
     _check_policy(data, ctx)
+    check_repos(data, nodes, ctx)
 
 
 def _check_time_server(data: dict, nodes: list, ctx: Context) -> None:
@@ -389,7 +391,7 @@ def _check_addresses(interfaces: list, nodes: list, discovery: str, ctx: Context
                  "discovery: mdns")
 
 
-def _build(data: dict, source_file: str) -> UnitConfig:
+def _build(data: dict, source_file: str, ctx: Context) -> UnitConfig:
     roles = tuple(_build_role(name, role) for name, role in data["roles"].items())
     role_by_name = {role.name: role for role in roles}
     machine = data["yocto"]["machine"]
@@ -398,7 +400,9 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         address=node["address"],
         addresses=tuple(sorted(node["addresses"].items())),
         role=role_by_name[node["role"]], machine=node["machine"] or machine,
-        storage=node["storage"]) for node in data["nodes"]), key=lambda n: n.index))
+        storage=node["storage"], repos=node_repo_names(data, node),
+        wks_file=wks_file(data["roles"][node["role"]], node))
+        for node in data["nodes"]), key=lambda n: n.index))
     main = next(node for node in nodes if node.is_main)
     aos = data["aos"]
     policy = data["rebalance"]["policy"]
@@ -424,6 +428,7 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         nodes=nodes,
         rebalance=Rebalance(data["rebalance"]["enabled"],
                             Threshold(**policy["cpu"]), Threshold(**policy["ram"])),
+        repos=build_repos(data, ctx),
     )
 
 
@@ -435,4 +440,5 @@ def _build_role(name: str, role: dict) -> Role:
                 kernel=role["kernel"], packages=tuple(role["packages"]),
                 labels=tuple(role["labels"]), priority=role["priority"],
                 node_type=role["node_type"],
-                disk=tuple(sorted((k, v) for k, v in role["disk"].items() if v is not None)))
+                disk=tuple(sorted((k, v) for k, v in role["disk"].items() if v is not None)),
+                repos=tuple(role["repos"]), wks_file=role["wks_file"])

@@ -48,6 +48,8 @@ class Role:
     priority: int
     node_type: Optional[str] = None  # Aos node type; None: <unit_model>-<unit_version>-<role>
     disk: tuple[tuple[str, int], ...] = ()  # partition sizes in bytes (boot, var, home, aos)
+    repos: tuple[str, ...] = ()  # build.repos names its nodes need
+    wks_file: Optional[str] = None  # a kickstart of the user's own
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class Node:
     role: Role
     machine: str
     storage: str
+    # build.repos names this node's build needs (its MACHINE's, its role's, its own, and
+    # what their patches come from), in build.repos order.
+    repos: tuple[str, ...] = ()
+    wks_file: Optional[str] = None  # its own kickstart, else its role's, else None
 
     @property
     def is_main(self) -> bool:
@@ -67,6 +73,27 @@ class Node:
 
     def address_on(self, interface: str) -> Optional[IP]:
         return dict(self.addresses).get(interface)
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str
+    repo: str  # the build.repos entry holding the patch file
+    path: str
+
+
+@dataclass(frozen=True)
+class Repo:
+    """An extra repository of build.repos (a BSP layer, a team's own layers)."""
+
+    name: str
+    url: str
+    branch: Optional[str]
+    commit: Optional[str]  # None: from the pins table
+    layers: tuple[str, ...]
+    machines: tuple[str, ...]
+    patches: tuple[Patch, ...]
+    line: int  # where the Unit Config defines it (for messages at generate time)
 
 
 @dataclass(frozen=True)
@@ -111,6 +138,7 @@ class UnitConfig:
     roles: tuple[Role, ...]
     nodes: tuple[Node, ...]
     rebalance: Rebalance
+    repos: tuple[Repo, ...] = ()
 
     @property
     def cluster_interface(self) -> Interface:
@@ -130,6 +158,14 @@ class UnitConfig:
 
     def node(self, node_id: str) -> Node:
         return next(node for node in self.nodes if node.id == node_id)
+
+    def repo(self, name: str) -> Repo:
+        return next(repo for repo in self.repos if repo.name == name)
+
+    def repos_of(self, nodes) -> tuple[Repo, ...]:
+        """The extra repositories the builds of `nodes` need, in build.repos order."""
+        wanted = {name for node in nodes for name in node.repos}
+        return tuple(repo for repo in self.repos if repo.name in wanted)
 
     def role(self, name: str) -> Role:
         return next(role for role in self.roles if role.name == name)

@@ -30,6 +30,15 @@ MACHINE_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 GIT_REF = r"^(?!.*(\.\.|//|/\.|\.lock$|[/.]$))[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"
 GIT_REF_WHAT = ("a git ref: a tag, branch or commit of letters, digits, '.', '_', '/', '-' "
                 "(no '..' or '//', not ending in '/', '.' or '.lock')")
+# Extra build repositories (build.repos): a kas repository name, a git URL, a full commit,
+# a path inside the repository (relative, no '..' segment, no leading '/'), a kickstart name.
+REPO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+GIT_URL = (r"^(?:(?:https?|git|ssh|git\+ssh|file)://[A-Za-z0-9._~-]*[A-Za-z0-9]"
+           r"(?::[0-9]{1,5})?|[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,253}:)"
+           r"[A-Za-z0-9._~/+=@%-]{0,200}$")
+COMMIT = r"^[0-9a-f]{40}$"
+REPO_PATH = r"^(\.|(?!\.\.?(/|$))[A-Za-z0-9_.+-]{1,100}(/(?!\.\.?(/|$))[A-Za-z0-9_.+-]{1,100}){0,15})$"
+WKS_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\.wks(\.in)?$"
 IFACE_DEVICE = r"^[A-Za-z0-9_*?][A-Za-z0-9_.:*?-]{0,14}$"
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"

@@ -13,8 +13,8 @@ from aos_multinode.unitconfig.fields import (
     Bool, DnsLabel, Duration, Enum, FormatVersion, Int, IPAddress, MapOf, Network, Prop, Seq,
     Size, Str, Struct)
 from aos_multinode.unitconfig.scalars import (
-    GIT_REF, GIT_REF_WHAT, IFACE_DEVICE, MACHINE_NAME, RECIPE_NAME, SAFE_NAME, SAFE_VERSION,
-    SEMVER, Context)
+    COMMIT, GIT_REF, GIT_REF_WHAT, GIT_URL, IFACE_DEVICE, MACHINE_NAME, RECIPE_NAME, REPO_NAME,
+    REPO_PATH, SAFE_NAME, SAFE_VERSION, SEMVER, WKS_NAME, Context)
 from aos_multinode.unitconfig.source import position
 
 
@@ -31,6 +31,60 @@ def _threshold(max_default: int, min_default: int) -> Struct:
 
 def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = False) -> Str:
     return Str(pattern, what, example, numbers_ok)
+
+
+# --- build.repos: extra repositories (BSP layers, a team's own layers) ---------------------
+
+REPO_NAME_WHAT = ("a repository name (letters, digits, '_', '-'; at most 64; it is the kas "
+                  "repository name and its checkout folder)")
+PATH_WHAT = ("a path inside the repository (relative to its top: no leading '/', no '..' "
+             "segment; letters, digits, '.', '_', '+', '-' and '/')")
+
+
+def _repo_name() -> Str:
+    return Str(REPO_NAME, REPO_NAME_WHAT, "meta-raspberrypi")
+
+
+def _repo_list(who: str) -> Prop:
+    return Prop(Seq(_repo_name()), f"names of build.repos {who} needs (its kas file lists "
+                "them, with their layers)", default=[])
+
+
+def _wks_file(who: str) -> Prop:
+    return Prop(Str(WKS_NAME, "a kickstart file name (ending in .wks or .wks.in) that a layer "
+                    "of the build carries in its wic/ folder", "acme-board.wks.in"),
+                f"WKS_FILE of {who}: a kickstart of your own instead of the generated Aos "
+                "disk layout (it must keep the Aos partitions, docs/real-boards.md)")
+
+
+REPO = Struct({
+    "url": Prop(Str(GIT_URL, "a git URL (https://, git://, ssh://, file:// or user@host:path; "
+                    "no spaces or quotes)", "https://git.yoctoproject.org/meta-raspberrypi"),
+                "where kas clones it from", required=True),
+    "branch": Prop(Str(GIT_REF, GIT_REF_WHAT, "scarthgap"),
+                   "branch kas checks the commit against and `aos-multinode pin` resolves"),
+    "commit": Prop(Str(COMMIT, "a full commit: 40 lower-case hex digits (`aos-multinode pin "
+                       "--unit-config FILE` resolves the branch to one)", "6ca1f75017cc5d5acdb8"
+                       "bb05634c4bc01fa049fd"),
+                   "commit the kas files pin; default: the --pins table's (`aos-multinode "
+                   "pin --unit-config`)"),
+    "layers": Prop(Seq(Str(REPO_PATH, PATH_WHAT, "meta-bsp")), "its layers, as paths inside "
+                   "it ('.' when the repository is the layer)", default=["."]),
+    "machines": Prop(Seq(_safe("a MACHINE name", "raspberrypi4-64", MACHINE_NAME)),
+                     "the MACHINEs its layers define: every node of one of them gets this "
+                     "repository", default=[]),
+    "patches": Prop(MapOf(_safe("a patch id", "fix-boot"), Struct({
+        "repo": Prop(_repo_name(), "build.repos entry holding the patch file", required=True),
+        "path": Prop(Str(REPO_PATH, PATH_WHAT, "patches/0001-fix.patch"),
+                     "the patch (or quilt series) inside that repository", required=True),
+    })), "patches kas applies after the checkout (kas `patches`), by id", default={}),
+}, "an extra repository")
+
+BUILD = Struct({
+    "repos": Prop(MapOf(_repo_name(), REPO), "extra repositories (BSP layers, your own "
+                  "layers) by kas repository name; a node gets those of its MACHINE, role "
+                  "and own `repos`", default={}),
+}, "build inputs beyond the shipped layers")
 
 
 UNIT_CONFIG = Struct({
@@ -53,6 +107,7 @@ UNIT_CONFIG = Struct({
         "distro": Prop(_safe("a DISTRO name", "poky", MACHINE_NAME),
                        "DISTRO; default: poky, or aos-core when aos.enabled"),
     }, "build settings"), "build settings", default={}),
+    "build": Prop(BUILD, "build inputs beyond the shipped layers", default={}),
     "aos": Prop(Struct({
         "enabled": Prop(Bool(), "add meta-aos and set its AOS_* variables per node",
                         default=True),
@@ -117,6 +172,8 @@ UNIT_CONFIG = Struct({
             "aos": Prop(Size(), "the empty aos partition that provisioning encrypts and turns "
                         "into the aosvg LVM group; default: 4GiB"),
         }), "partition sizes of this role's nodes (with aos.enabled)", default={}),
+        "repos": _repo_list("this role's nodes"),
+        "wks_file": _wks_file("this role's nodes"),
     }), min_items=1), "per-role capability definitions", required=True),
     "nodes": Prop(Seq(Struct({
         "index": Prop(Int(0, 65535), "node index, unique", required=True),
@@ -130,6 +187,8 @@ UNIT_CONFIG = Struct({
                         "MACHINE; default: yocto.machine"),
         "storage": Prop(Enum(("sd", "emmc", "nvme", "usb")), "medium the image is flashed to",
                         default="sd"),
+        "repos": _repo_list("this node"),
+        "wks_file": _wks_file("this node (default: its role's)"),
     }), min_items=1), "the nodes of the device", required=True),
     "rebalance": Prop(Struct({
         "enabled": Prop(Bool(), "Dynamic Rebalance on or off", default=True),
