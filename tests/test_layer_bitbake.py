@@ -105,7 +105,15 @@ def test_node_fragment(source, node_id):
     values = {name: d.getVar(name) for name in set(d.keys()) - baseline
               if not name.startswith("__") and name != "FILE"}
 
-    assert not [name for name in values if not NODE_CONF_ALLOWED.match(name)]
+    # Raspberry Pi boot settings (a node on a board's MACHINE): only under meta-raspberrypi's
+    # `rpi` override, so they set nothing for any other MACHINE (none here is rpi).
+    rpi = {"CMDLINE_ROOTFS:rpi", "RPI_EXTRA_CONFIG", "IMAGE_BOOT_FILES"} & set(values)
+    if rpi:
+        assert any(n.machine.startswith("raspberrypi") for n in config.nodes)
+        assert not d.getVar("RPI_EXTRA_CONFIG") and not d.getVar("IMAGE_BOOT_FILES")
+        assert "root=PARTLABEL=rootfs" in values["CMDLINE_ROOTFS:rpi"]
+    assert not [name for name in values if not NODE_CONF_ALLOWED.match(name)
+                and name not in rpi]
     assert values["AOS_MULTINODE_DEVICE_ID"] == config.device_id
     assert values["AOS_MULTINODE_CLUSTER_ID"] == config.cluster_id
     assert values["AOS_MULTINODE_NODE_ID"] == node.id

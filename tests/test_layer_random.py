@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from aos_multinode.contract import REFERENCE_MACHINES
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -149,6 +151,13 @@ def unit_configs(draw) -> dict:
     if aos and draw(st.booleans()):
         data["aos"]["unit_model"] = draw(safe_name)
         data["aos"]["unit_version"] = draw(safe_version)
+    # A MACHINE the shipped layers do not define comes from a BSP repository (build.repos).
+    boards = sorted({m for m in [data["yocto"]["machine"], *(n.get("machine") for n in nodes)]
+                     if m and m not in REFERENCE_MACHINES})
+    if boards:
+        data["build"] = {"repos": {"meta-bsp": {
+            "url": "https://git.example.com/meta-bsp", "commit": "0" * 40,
+            "machines": boards}}}
     return data
 
 

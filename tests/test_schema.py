@@ -60,7 +60,7 @@ def test_every_contract_key_is_described(schema):
                           "network", "time_sync", "roles", "nodes", "rebalance"}
     node = props["nodes"]["items"]
     assert set(node["properties"]) == {"index", "id", "hostname", "address", "addresses",
-                                       "role", "machine", "storage"}
+                                       "role", "machine", "storage", "repos", "wks_file"}
     assert all("description" in entry for entry in props.values())
 
 

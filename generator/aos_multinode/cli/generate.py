@@ -103,10 +103,13 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
               help="Ask another URL for repository NAME (a mirror or a local repository).")
 @click.option("--pins", "pins_file", type=click.Path(dir_okay=False),
               help="Table to start from (default: the one shipped with aos-multinode).")
+@click.option("--unit-config", "unit_config", type=click.Path(dir_okay=False),
+              help="Also resolve the branches of this Unit Config's build.repos (their "
+              "commits in the table then take precedence over the Unit Config's).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
               show_default=True, help="Where to write the refreshed table ('-': stdout).")
 def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple[str, ...],
-        pins_file: str | None, output: str) -> None:
+        pins_file: str | None, unit_config: str | None, output: str) -> None:
     """Refresh the table of known-good commits from the remotes (needs git and a network).
 
     Asks each repository (git ls-remote) which commit its release branch and the meta-aos
@@ -117,10 +120,21 @@ def pin(releases: tuple[str, ...], aos_versions: tuple[str, ...], sources: tuple
       aos-multinode pin -o pins.json
       aos-multinode pin --release wrynose -o pins.json
       aos-multinode pin --aos-version v9.1.1 --source meta-aos=/srv/mirrors/meta-aos.git
+      aos-multinode pin --unit-config unit-config.yaml -o pins.json   # + its build.repos
     """
-    from aos_multinode.generation.pins import dump_pins, load_pins, refresh_pins
+    from aos_multinode.generation.pins import (add_unit_config_repos, dump_pins, load_pins,
+                                               refresh_pins)
 
     table = load_pins(pins_file)
+    if unit_config is not None:
+        from aos_multinode.unitconfig.load import load_unit_config
+
+        config = load_unit_config(unit_config).config
+        for name in add_unit_config_repos(table, config):
+            click.echo(f"note: build.repos.{name} has no branch: its commit stays the Unit "
+                       "Config's", err=True)
+        if releases and config.yocto_release not in releases:
+            releases = (*releases, config.yocto_release)
     urls = {}
     for source in sources:
         name, sep, url = source.partition("=")

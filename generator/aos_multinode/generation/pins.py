@@ -197,5 +197,21 @@ def refresh_pins(table: dict, releases: list[str], aos_versions: list[str],
     return table
 
 
+def add_unit_config_repos(table: dict, config) -> list[str]:
+    """Add the Unit Config's build.repos that have a branch to the table (under its Yocto
+    release), for refresh_pins to resolve; return the names of those without a branch."""
+    release = table.setdefault("releases", {}).setdefault(config.yocto_release, {"repos": {}})
+    repos = release.setdefault("repos", {})
+    skipped = []
+    for repo in config.repos:
+        if repo.branch is None:
+            skipped.append(repo.name)
+            continue
+        repos[repo.name] = {"url": repo.url, "branch": repo.branch,
+                            "commit": repos.get(repo.name, {}).get("commit") or repo.commit
+                            or ""}
+    return skipped
+
+
 def dump_pins(table: dict) -> str:
     return json.dumps(table, indent=2, sort_keys=True) + "\n"

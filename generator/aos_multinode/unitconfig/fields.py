@@ -8,7 +8,7 @@ import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Optional
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -39,6 +39,8 @@ class Str(FieldType):
     what: str
     example: str
     numbers_ok: bool = False
+    # Says why a value breaks the pattern, where the generic reason would not help.
+    explain: Optional[Callable[[str], Optional[str]]] = None
 
     def check(self, node, path, ctx):
         if is_tag(node, "str") or (self.numbers_ok and is_tag(node, "int", "float")):
@@ -48,7 +50,8 @@ class Str(FieldType):
                                                               "float", "timestamp") else ""
             return ctx.error(node, path, f"expected {self.what}, got {describe(node)}{hint}")
         if not matches(self.pattern, value):
-            reason = reject_reason(value, self.pattern)
+            reason = (self.explain and self.explain(value)) or \
+                reject_reason(value, self.pattern)
             return ctx.error(node, path, f"{show(value)} is not {self.what}: {reason} "
                              f"(e.g. {self.example!r})")
         return value

@@ -33,11 +33,12 @@ GIT_REF_WHAT = ("a git ref: a tag, branch or commit of letters, digits, '.', '_'
 # Extra build repositories (build.repos): a kas repository name, a git URL, a full commit,
 # a path inside the repository (relative, no '..' segment, no leading '/'), a kickstart name.
 REPO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-GIT_URL = (r"^(?:(?:https?|git|ssh|git\+ssh|file)://[A-Za-z0-9._~-]*[A-Za-z0-9]"
-           r"(?::[0-9]{1,5})?|[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,253}:)"
+GIT_URL = (r"^(?:(?:https?|git|ssh|git\+ssh)://[A-Za-z0-9._~-]*[A-Za-z0-9]"
+           r"(?::[0-9]{1,5})?|file://|[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,253}:)"
            r"[A-Za-z0-9._~/+=@%-]{0,200}$")
 COMMIT = r"^[0-9a-f]{40}$"
-REPO_PATH = r"^(\.|(?!\.\.?(/|$))[A-Za-z0-9_.+-]{1,100}(/(?!\.\.?(/|$))[A-Za-z0-9_.+-]{1,100}){0,15})$"
+_PATH_PART = r"(?!\.\.?(/|$))[A-Za-z0-9_.+-]{1,100}"  # a name, never '.' or '..'
+REPO_PATH = rf"^(\.|{_PATH_PART}(/{_PATH_PART}){{0,15}})$"
 WKS_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\.wks(\.in)?$"
 IFACE_DEVICE = r"^[A-Za-z0-9_*?][A-Za-z0-9_.:*?-]{0,14}$"
 

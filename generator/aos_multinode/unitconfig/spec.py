@@ -4,7 +4,8 @@ in fields.py, the patterns and scalar reading in scalars.py."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Optional
 
 from yaml.nodes import Node
 
@@ -41,6 +42,38 @@ PATH_WHAT = ("a path inside the repository (relative to its top: no leading '/',
              "segment; letters, digits, '.', '_', '+', '-' and '/')")
 
 
+def _why_commit(value: str) -> Optional[str]:
+    if re.fullmatch(r"[0-9a-fA-F]+", value):
+        if len(value) != 40:
+            return (f"it has {len(value)} hex digits; a full commit has 40 (`git rev-parse "
+                    "<ref>` or `aos-multinode pin --unit-config` prints one)")
+        return "write it in lower case"
+    return "a commit has only the hex digits 0-9 and a-f"
+
+
+def _why_url(value: str) -> Optional[str]:
+    bad = sorted({ch for ch in value if ch.isspace() or ch in "'\"`;$&|<>\\"})
+    if bad:
+        return f"{', '.join(map(repr, bad))} cannot be part of a URL kas clones"
+    return ("it must start with https://, http://, git://, ssh://, git+ssh:// or file://, or "
+            "be user@host:path")
+
+
+def _why_path(value: str) -> Optional[str]:
+    if value.startswith("/"):
+        return "it must not start with '/': layer paths are relative to the repository's top"
+    if ".." in value.split("/"):
+        return "'..' leads out of the repository: a layer must lie inside it"
+    return None
+
+
+def _why_wks(value: str) -> Optional[str]:
+    if "/" in value:
+        return ("a file name, not a path: put the kickstart in the wic/ folder of a layer of "
+                "the build (BitBake finds it there by name)")
+    return "it must end in .wks or .wks.in"
+
+
 def _repo_name() -> Str:
     return Str(REPO_NAME, REPO_NAME_WHAT, "meta-raspberrypi")
 
@@ -52,30 +85,33 @@ def _repo_list(who: str) -> Prop:
 
 def _wks_file(who: str) -> Prop:
     return Prop(Str(WKS_NAME, "a kickstart file name (ending in .wks or .wks.in) that a layer "
-                    "of the build carries in its wic/ folder", "acme-board.wks.in"),
+                    "of the build carries in its wic/ folder", "acme-board.wks.in",
+                    explain=_why_wks),
                 f"WKS_FILE of {who}: a kickstart of your own instead of the generated Aos "
                 "disk layout (it must keep the Aos partitions, docs/real-boards.md)")
 
 
 REPO = Struct({
     "url": Prop(Str(GIT_URL, "a git URL (https://, git://, ssh://, file:// or user@host:path; "
-                    "no spaces or quotes)", "https://git.yoctoproject.org/meta-raspberrypi"),
+                    "no spaces or quotes)", "https://git.yoctoproject.org/meta-raspberrypi",
+                    explain=_why_url),
                 "where kas clones it from", required=True),
     "branch": Prop(Str(GIT_REF, GIT_REF_WHAT, "scarthgap"),
                    "branch kas checks the commit against and `aos-multinode pin` resolves"),
     "commit": Prop(Str(COMMIT, "a full commit: 40 lower-case hex digits (`aos-multinode pin "
                        "--unit-config FILE` resolves the branch to one)", "6ca1f75017cc5d5acdb8"
-                       "bb05634c4bc01fa049fd"),
+                       "bb05634c4bc01fa049fd", explain=_why_commit),
                    "commit the kas files pin; default: the --pins table's (`aos-multinode "
                    "pin --unit-config`)"),
-    "layers": Prop(Seq(Str(REPO_PATH, PATH_WHAT, "meta-bsp")), "its layers, as paths inside "
-                   "it ('.' when the repository is the layer)", default=["."]),
+    "layers": Prop(Seq(Str(REPO_PATH, PATH_WHAT, "meta-bsp", explain=_why_path)),
+                   "its layers, as paths inside it ('.' when the repository is the layer)",
+                   default=["."]),
     "machines": Prop(Seq(_safe("a MACHINE name", "raspberrypi4-64", MACHINE_NAME)),
                      "the MACHINEs its layers define: every node of one of them gets this "
                      "repository", default=[]),
     "patches": Prop(MapOf(_safe("a patch id", "fix-boot"), Struct({
         "repo": Prop(_repo_name(), "build.repos entry holding the patch file", required=True),
-        "path": Prop(Str(REPO_PATH, PATH_WHAT, "patches/0001-fix.patch"),
+        "path": Prop(Str(REPO_PATH, PATH_WHAT, "patches/0001-fix.patch", explain=_why_path),
                      "the patch (or quilt series) inside that repository", required=True),
     })), "patches kas applies after the checkout (kas `patches`), by id", default={}),
 }, "an extra repository")

@@ -36,11 +36,11 @@ inherit features_check
 REQUIRED_DISTRO_FEATURES = "systemd"
 
 # The role's Aos disk: boot A/B on EFI machines, rootfs, home when sized, var, aos.
-WKS_FILE = "${@bb.utils.contains('MACHINE_FEATURES', 'efi', 'aos-multinode-aos-${AOS_MULTINODE_NODE_ROLE}-efi.wks.in', 'aos-multinode-aos-${AOS_MULTINODE_NODE_ROLE}-disk.wks.in', d)}"
-# Raspberry Pi boards (meta-raspberrypi): the BSP's boot partition (its IMAGE_BOOT_FILES,
-# cmdline.txt and config.txt, plus the Aos initramfs) instead of EFI, then the Aos
-# partitions; the kernel arguments come through cmdline.txt (conf/aos-multinode-device.conf).
-WKS_FILE:rpi = "aos-multinode-aos-${AOS_MULTINODE_NODE_ROLE}-rpi.wks.in"
+# Raspberry Pi boards (meta-raspberrypi's `rpi` machine override) get the -rpi kickstart:
+# the BSP's boot partition (its IMAGE_BOOT_FILES, cmdline.txt and config.txt, plus the Aos
+# initramfs) instead of EFI, then the Aos partitions; the kernel arguments come through
+# cmdline.txt (conf/aos-multinode-device.conf).
+WKS_FILE = "${@'aos-multinode-aos-%s-%s.wks.in' % (d.getVar('AOS_MULTINODE_NODE_ROLE'), 'rpi' if 'rpi' in (d.getVar('MACHINEOVERRIDES') or '').split(':') else bb.utils.contains('MACHINE_FEATURES', 'efi', 'efi', 'disk', d))}"
 # The EFI and Raspberry Pi kickstarts copy the Aos initramfs into the boot partitions.
 do_image_wic[depends] += "${INITRAMFS_IMAGE}:do_image_complete"
 
