@@ -47,11 +47,14 @@ class Case:
     example: str
     graph_nodes: tuple[str, ...]     # the nodes whose task graph `bitbake -g` resolves
     sharing: tuple[str, ...] = ()    # two nodes of one MACHINE for the sharing measurement
+    all_nodes: bool = False          # resolve kas/all-nodes.yml's multiconfig build too
 
 
 # With Aos (the ECU) every node: each is one parse (its fragment changes the base config).
+# The real board (meta-raspberrypi, scarthgap): its node, and every node in one build.
 CASES = [Case("two-node-gateway", ("a",), ("a", "b")),
-         Case("three-node-ecu", ("main", "gpu0", "rt0"))]
+         Case("three-node-ecu", ("main", "gpu0", "rt0")),
+         Case("two-board-rpi4", ("pi0",), all_nodes=True)]
 GRAPHS = [pytest.param(case, node, id=f"{case.example}-{node}")
           for case in CASES for node in case.graph_nodes]
 
@@ -117,6 +120,8 @@ def pinned_commits(unit: dict) -> dict[str, str]:
     else:
         commits.pop("meta-virtualization", None)
         commits.pop("meta-selinux", None)
+    for name, repo in (unit.get("build", {}).get("repos") or {}).items():
+        commits[name] = repo["commit"]  # the examples pin their extra repositories
     return commits
 
 
@@ -216,14 +221,17 @@ def check_aos_node(checkout: Checkout, builder: Builder, node: str, graph: str,
     assert "read-only-rootfs" in env["IMAGE_FEATURES"].split()
     machine = env["MACHINE"]
     assert env["AOS_ARCHITECTURE"] == {"genericx86-64": "amd64", "genericarm64": "arm64",
-                                       "qemux86-64": "amd64", "qemuarm64": "arm64"}[machine]
+                                       "qemux86-64": "amd64", "qemuarm64": "arm64",
+                                       "raspberrypi4-64": "arm64"}[machine]
     assert env["AOS_OS"] == "linux"
     for unread in ("AOS_NODE_IP", "AOS_HOSTS", "AOS_USE_DHCP", "AOS_NODE_GW_IP"):
         assert unread not in env, unread
     role = next(n["role"] for n in checkout.unit["nodes"]
                 if n.get("id", f"node{n['index']}") == node)
     efi = "efi" in env["MACHINE_FEATURES"].split()
-    assert env["WKS_FILE"] == f"aos-multinode-aos-{role}-{'efi' if efi else 'disk'}.wks.in"
+    rpi = "rpi" in env["MACHINEOVERRIDES"].split(":")
+    kind = "rpi" if rpi else "efi" if efi else "disk"
+    assert env["WKS_FILE"] == f"aos-multinode-aos-{role}-{kind}.wks.in"
     # BitBake found the layer's kickstart template (it expands it into WKS_FULL_PATH).
     wks = Path(env["WKS_TEMPLATE_PATH"])
     assert wks.parent.parent.name == "meta-aos-multinode" and wks.name == env["WKS_FILE"], wks
@@ -232,7 +240,10 @@ def check_aos_node(checkout: Checkout, builder: Builder, node: str, graph: str,
     lines = wks.read_text(encoding="utf-8").splitlines()
     parts = [line for line in lines if line.startswith("part ")]
     names = [re.search(r"--part-name (\S+)", line)[1] for line in parts]
-    assert names == (["boot_a", "boot_b"] if efi else []) + ["rootfs", "var", "aos"], names
+    boots = {"efi": ["boot_a", "boot_b"], "rpi": ["boot"], "disk": []}[kind]
+    assert names == boots + ["rootfs", "var", "aos"], names
+    if rpi:
+        check_rpi_boot(env, parts, edges)
     if efi:
         (bootloader,) = [line for line in lines if line.startswith("bootloader ")]
         for argument in ("rootwait", " ro ", "rootfstype=ext4",
@@ -243,6 +254,61 @@ def check_aos_node(checkout: Checkout, builder: Builder, node: str, graph: str,
                          "aosupdate.path=sm/runtimes/rootfs"):
             assert argument in bootloader, (argument, bootloader)
         assert "initrd=${INITRAMFS_IMAGE}-${MACHINE}.rootfs.${INITRAMFS_FSTYPES}" in parts[0]
+
+
+def check_rpi_boot(env: dict[str, str], parts: list[str], edges: set) -> None:
+    """A Raspberry Pi node boots the board's way: its boot partition is meta-raspberrypi's
+    boot files (the BSP's IMAGE_BOOT_FILES) with the Aos initramfs, which config.txt names;
+    the firmware passes cmdline.txt, whose root and Aos arguments come from the layer."""
+    assert "--source bootimg-partition" in parts[0], parts[0]
+    boot_files = env["IMAGE_BOOT_FILES"].split()
+    assert "bootfiles/*" in boot_files or "${BOOTFILES_DIR_NAME}/*" in boot_files, boot_files
+    assert "aos-image-initramfs-raspberrypi4-64.rootfs.cpio.gz;aos-initramfs.cpio.gz" \
+        in boot_files, boot_files
+    assert "initramfs aos-initramfs.cpio.gz followkernel" in env["RPI_EXTRA_CONFIG"]
+    cmdline = env["CMDLINE_ROOTFS"]
+    for argument in ("root=PARTLABEL=rootfs", "rootwait", "rootfstype=ext4",
+                     "vardir.disk=/dev/disk/by-partlabel/var",
+                     "opendisk.target=/dev/disk/by-partlabel/aos"):
+        assert argument in cmdline.split(), (argument, cmdline)
+    # The disk image waits for the board's boot files too (meta-raspberrypi's own edge).
+    assert any(a == f"{IMAGE}.do_image_wic" and b.startswith("rpi-bootfiles.")
+               for a, b in edges), "no rpi-bootfiles edge"
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.all_nodes],
+                         ids=lambda case: case.example)
+def test_all_nodes_task_graph_resolves(case: Case, builder: Builder):
+    """kas/all-nodes.yml: every node's image in one bitbake run (one multiconfig per node,
+    each with its MACHINE, fragment and the union of the extra repositories): the task graph
+    of every `mc:<node>:aos-multinode-image` resolves, no error, each node's image with its
+    own config recipe and MACHINE."""
+    checkout = checkout_of(case, builder)
+    targets = yaml.safe_load((checkout.out / "kas" / "all-nodes.yml").read_text())["target"]
+    assert targets == [f"mc:{node}:{IMAGE}" for node in checkout.nodes]
+    log = checkout.out.parent / "bitbake-g-all-nodes.log"
+    result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, "all-nodes",
+                                 f"bitbake -g {' '.join(targets)}", log, timeout=3600)
+    verify.wait_for_server(checkout.build_dir)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert result.returncode == 0, text[-5000:]
+    findings = messages_of(log, checkout, "all-nodes")
+    assert not [f for f in findings if f.severity == "error"], text[-5000:]
+    assert [f.format() for f in findings if f.ours] == []
+    graph = (checkout.build_dir / "task-depends.dot").read_text(encoding="utf-8")
+    tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
+    for node in checkout.nodes:
+        mine = {t for t in tasks if t.startswith(f"mc:{node}:")}
+        assert len(mine) > 1000, (node, len(mine))
+        recipes = {t[len(f"mc:{node}:"):].rsplit(".", 1)[0] for t in mine}
+        assert f"{IMAGE}" in recipes and f"aos-node-config-{node}" in recipes, node
+        assert not [r for r in recipes if r.startswith("aos-node-config-")
+                    and r != f"aos-node-config-{node}"], node
+    pi_recipes = {t.split(":", 2)[2].rsplit(".", 1)[0] for t in tasks if t.startswith("mc:pi0:")}
+    main_recipes = {t.split(":", 2)[2].rsplit(".", 1)[0] for t in tasks
+                    if t.startswith("mc:main:")}
+    # The board's BSP reaches only the board's image.
+    assert "rpi-bootfiles" in pi_recipes and "rpi-bootfiles" not in main_recipes
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.sharing],

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from aos_multinode.contract import REFERENCE_MACHINES
+
 from aos_multinode import verify
 from aos_multinode.cli.progress import Progress
 from aos_multinode.cli import main
@@ -57,6 +59,11 @@ class Checkout:
         self.meta = root / "core" / "meta"
         (self.meta / "conf").mkdir(parents=True)
         (self.meta / "conf" / "layer.conf").write_text('BBFILE_COLLECTIONS += "core"\n')
+        # The reference MACHINEs (openembedded-core's and, for brevity, meta-yocto-bsp's):
+        # verify looks for their files.
+        (self.meta / "conf" / "machine").mkdir()
+        for machine in REFERENCE_MACHINES:
+            (self.meta / "conf" / "machine" / f"{machine}.conf").write_text("")
         self.poky = root / "core" / "meta-poky"
         (self.poky / "conf").mkdir(parents=True)
         (self.poky / "conf" / "layer.conf").write_text('BBFILE_COLLECTIONS += "yocto"\n')
@@ -456,3 +463,39 @@ def test_clean_environment_drops_the_virtualenv(monkeypatch, tmp_path):
     assert env["PATH"] == f"{tmp_path / 'bitbake' / 'bin'}:/usr/bin:/bin"
     assert "PYTHONPATH" not in env and "VIRTUAL_ENV" not in env
     assert env["BUILDDIR"] == str(tmp_path / "build")
+
+
+def test_a_machine_no_layer_defines_is_reported_without_running_bitbake(gateway, not_root,
+                                                                       capsys):
+    """A node whose MACHINE no layer of its build defines (the BSP missing from the
+    checkouts or the layers given): an error naming the node, the MACHINE and the fix, and
+    BitBake is not run for it (exit 1)."""
+    out, checkout = gateway
+    (checkout.meta / "conf" / "machine" / "qemuarm64.conf").unlink()
+    code, stdout, stderr = run(capsys, "verify", str(out), layers_option(checkout), "--json")
+    assert code == 1, stdout + stderr
+    assert "Traceback" not in stderr
+    data = json.loads(stdout)
+    errors = [f for f in data["findings"] if f["severity"] == "error"]
+    # A reference MACHINE: the layer to add is openembedded-core's or meta-yocto-bsp's.
+    assert errors and all("MACHINE 'qemuarm64' is defined by no layer" in f["message"]
+                          and "openembedded-core (meta)" in f["message"] for f in errors)
+    assert sorted(n for f in errors for n in f["nodes"]) == ["a", "b"]
+    assert all(node["steps"] == [] for node in data["nodes"])
+    assert checkout.calls() == []
+
+
+def test_a_board_machine_without_its_bsp_points_at_build_repos(tmp_path, not_root, capsys):
+    """The Raspberry Pi example verified without meta-raspberrypi: its Pi node is reported
+    (the fix: build.repos), the x86 node still runs."""
+    out = tmp_path / "out"
+    generate(EXAMPLES_DIR / "two-board-rpi4.yaml", out)
+    checkout = Checkout(tmp_path, (out / "meta-aos-multinode").resolve())
+    code, stdout, stderr = run(capsys, "verify", str(out), layers_option(checkout), "--json")
+    assert code == 1, stdout + stderr
+    data = json.loads(stdout)
+    [error] = [f for f in data["findings"] if f["severity"] == "error"]
+    assert error["nodes"] == ["pi0"]
+    assert "MACHINE 'raspberrypi4-64' is defined by no layer" in error["message"]
+    assert "build.repos" in error["message"]
+    assert [c["node"] for c in checkout.calls()] == ["main"]

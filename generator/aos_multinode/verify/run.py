@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from aos_multinode.atomic import write_file
-from aos_multinode.contract import IMAGE
+from aos_multinode.contract import IMAGE, REFERENCE_MACHINES
 from aos_multinode.verify import aos_boot, causes, sharing
 from aos_multinode.verify.bitbake import ProgressFn, Step, interruptible, run_bitbake
 from aos_multinode.verify.host import check_host, environment_problem
@@ -51,6 +51,8 @@ from aos_multinode.verify.settings import (
     guess_distro,
     kas_common,
     kas_layers,
+    kas_node_layers,
+    machine_layer,
 )
 from aos_multinode.verify.sharing import NodeInfo, TaskKey
 from aos_multinode.verify.signatures import (
@@ -318,16 +320,49 @@ def verify(options: VerifyOptions, progress: ProgressFn) -> VerifyResult:
     check_host()
     workdir = (options.workdir or directory / WORKDIR).resolve()
     _check_writable(workdir)
-    runs = [NodeRun(node, prepare_build_dir(workdir, settings, layer, node, extra))
-            for node in nodes]
+    runs = []
+    for node in nodes:
+        node_settings = _node_settings(options, directory, settings, layer, node)
+        run = NodeRun(node, prepare_build_dir(workdir, node_settings, layer, node, extra))
+        if machine_layer(node.machine, [*node_settings.layers, layer]) is None:
+            run.findings.append(BitBakeFinding("error", _no_machine(node, node_settings),
+                                               False, nodes=[node.node]))
+        runs.append(run)
     with interruptible():
         for number, run in enumerate(runs, 1):
+            if run.findings:
+                continue  # its MACHINE is nowhere: BitBake would only say so at length
             run_node(run, bitbake, layer, directory, options.sharing, progress,
                      f"[{number}/{len(runs)}] {run.node.node}")
     findings = merge_findings({run.node.node: run.findings for run in runs})
     report, note = sharing_of(runs) if options.sharing else (None, "skipped (--no-sharing)")
     return VerifyResult(directory, layer, bitbake, bitbake_version(bitbake), settings, runs,
                         findings, report, note)
+
+
+def _node_settings(options: VerifyOptions, directory: Path, settings: BuildSettings,
+                   layer: Path, node: NodeInfo) -> BuildSettings:
+    """The node's own layers: with --checkouts, the shared ones and those of the extra
+    repositories its kas file names (its board's BSP); otherwise the ones given."""
+    if options.checkouts is None or options.layers:
+        return settings
+    extra = kas_node_layers(directory, options.checkouts, node.node)
+    if not extra:
+        return settings
+    return replace(settings, layers=check_layers([*settings.layers, *extra], layer))
+
+
+def _no_machine(node: NodeInfo, settings: BuildSettings) -> str:
+    names = ", ".join(p.name if p.name != "." else str(p) for p in settings.layers)
+    if node.machine in REFERENCE_MACHINES:
+        return (f"node {node.node}: MACHINE '{node.machine}' is defined by no layer of its "
+                f"build (no conf/machine/{node.machine}.conf in {names}); it comes with "
+                "openembedded-core (meta) or meta-yocto-bsp: add that layer (--layers, or the "
+                "build directory's bblayers.conf)")
+    return (f"node {node.node}: MACHINE '{node.machine}' is defined by no layer of its build "
+            f"(no conf/machine/{node.machine}.conf in {names}); add the board's BSP layer "
+            f"under build.repos in the Unit Config with `machines: [{node.machine}]` (or name "
+            "it in the node's or role's repos), generate again, and check it out")
 
 
 def _read_extra(path: Optional[Path]) -> str:

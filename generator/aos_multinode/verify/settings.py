@@ -50,6 +50,17 @@ def kas_layers(directory: Path, checkouts: Path) -> list[Path]:
     if not path.is_file():
         raise VerifyError(f"{path}: not found; --checkouts needs the generated kas files "
                           "(or name the layers with --layers)")
+    return _repo_layers(path, checkouts)
+
+
+def kas_node_layers(directory: Path, checkouts: Path, node: str) -> list[Path]:
+    """Return the layers of the extra repositories (build.repos) the node's own kas file
+    names (kas/<node>.yml: its BSP, its role's layers), found in CHECKOUTS."""
+    path = directory / contract.KAS_DIR / f"{node}.yml"
+    return _repo_layers(path, checkouts) if path.is_file() else []
+
+
+def _repo_layers(path: Path, checkouts: Path) -> list[Path]:
     import yaml
 
     repos = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("repos") or {}
@@ -63,9 +74,17 @@ def kas_layers(directory: Path, checkouts: Path) -> list[Path]:
                 (checkouts / name).resolve()
             (layers if (found / "conf" / "layer.conf").is_file() else missing).append(found)
     if missing:
-        raise VerifyError(f"{checkouts}: missing layers the kas files name: "
+        raise VerifyError(f"{checkouts}: missing layers the kas files name ({path.name}): "
                           + ", ".join(map(str, missing)))
     return layers
+
+
+def machine_layer(machine: str, layers: Iterable[Path]) -> Optional[Path]:
+    """Return the layer defining MACHINE (its conf/machine/<MACHINE>.conf), or None."""
+    for layer in layers:
+        if (layer / "conf" / "machine" / f"{machine}.conf").is_file():
+            return layer
+    return None
 
 
 def _is_node_require(line: str) -> bool:
