@@ -213,3 +213,53 @@ def test_a_reference_machine_needs_no_repository(tmp_path, machine):
     assert result.exit_code == 2
     assert "no node uses repository 'meta-raspberrypi'" in text_of(result)
     assert "is defined by no layer" not in text_of(result)
+
+
+# --------------------------------------------------------------------------- with checkouts
+
+def fake_checkouts(out: Path, root: Path, machines: dict[str, list[str]]) -> Path:
+    """Every layer the generated kas files name, as kas lays them out (ROOT/<repo>/<layer>),
+    each with a conf/layer.conf and the MACHINE files `machines` gives per repository."""
+    for kas_file in sorted((out / "kas").rglob("*.yml")):
+        for name, repo in (load_yaml(kas_file).get("repos") or {}).items():
+            if not repo or not repo.get("url"):
+                continue
+            for layer in repo.get("layers") or {}:
+                conf = root / name / layer / "conf"
+                conf.mkdir(parents=True, exist_ok=True)
+                (conf / "layer.conf").write_text("")
+            for machine in machines.get(name, []):
+                (root / name / "conf" / "machine").mkdir(parents=True, exist_ok=True)
+                (root / name / "conf" / "machine" / f"{machine}.conf").write_text("")
+    return root
+
+
+def test_generate_with_the_checkouts_refuses_a_machine_no_layer_defines(tmp_path,
+                                                                       monkeypatch):
+    out = tmp_path / "out"
+    assert run_aos("generate", RPI, "-o", out, "--no-ci").exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # meta-raspberrypi checked out, but it does not define raspberrypi4-64 (say, a typo in
+    # `machines` or the wrong branch); poky's meta-yocto-bsp defines genericx86-64.
+    checkouts = fake_checkouts(out, tmp_path / "work", {"poky": []})
+    (checkouts / "poky" / "meta-yocto-bsp" / "conf" / "machine").mkdir()
+    (checkouts / "poky" / "meta-yocto-bsp" / "conf" / "machine" / "genericx86-64.conf") \
+        .write_text("")
+    unit = tmp_path / "unit.yaml"
+    unit.write_text(RPI.read_text().replace('release: "2026.12.0"', 'release: "2026.12.1"'))
+    result = run_aos("generate", unit, "-o", out, "--no-ci", "--checkouts", checkouts)
+    assert result.exit_code == 2, text_of(result)
+    text = text_of(result)
+    line = next(n for n, t in enumerate(unit.read_text().splitlines(), 1)
+                if "machine: raspberrypi4-64" in t)
+    assert f"unit.yaml:{line}:" in text and "nodes[1].machine" in text, text
+    assert "MACHINE 'raspberrypi4-64' of node pi0 is defined by no layer" in text
+    assert "Traceback" not in text
+    # Rejected: nothing written (the release change did not land).
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # Through KAS_WORK_DIR too, and accepted once the BSP defines it.
+    (checkouts / "meta-raspberrypi" / "conf" / "machine").mkdir()
+    (checkouts / "meta-raspberrypi" / "conf" / "machine" / "raspberrypi4-64.conf").write_text("")
+    monkeypatch.setenv("KAS_WORK_DIR", str(checkouts))
+    result = run_aos("generate", unit, "-o", out, "--no-ci")
+    assert result.exit_code == 0, text_of(result)

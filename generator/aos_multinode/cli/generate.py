@@ -28,8 +28,11 @@ from aos_multinode.cli.app import cli
               help="Pins table (from `aos-multinode pin`) instead of the shipped one.")
 @click.option("--ci/--no-ci", default=True, show_default=True,
               help="Also write the GitHub Actions workflow and the GitLab CI file.")
+@click.option("--checkouts", type=click.Path(file_okay=False), envvar="KAS_WORK_DIR",
+              help="Where kas checked out the repositories (default: $KAS_WORK_DIR when "
+              "set): refuse a node whose MACHINE no layer of its build defines.")
 def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool, check: bool,
-             force: bool, pins_file: str | None, ci: bool) -> None:
+             force: bool, pins_file: str | None, ci: bool, checkouts: str | None) -> None:
     """Generate the meta-aos-multinode layer and the kas files from UNIT_CONFIG.
 
     Writes OUTPUT/meta-aos-multinode/ (the BitBake layer with a local.conf fragment, a
@@ -55,6 +58,14 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     loaded = load_unit_config(unit_config)
     for finding in loaded.warnings:
         term.echo(term.finding_line(finding), err=True)
+    if checkouts is not None and Path(checkouts).is_dir():
+        from aos_multinode.errors import UnitConfigError
+        from aos_multinode.generation.pins import load_pins
+        from aos_multinode.generation.plan_kas import machine_findings
+
+        findings = machine_findings(loaded.config, load_pins(pins_file), Path(checkouts))
+        if findings:
+            raise UnitConfigError(findings)
     resolved, files = generate_files(loaded.config, out_dir, release, pins_file, ci)
     if resolved.dirty:
         term.echo(term.warning_text(f"the git tree is dirty; release is {resolved.value} "

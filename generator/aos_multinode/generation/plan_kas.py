@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from aos_multinode import __version__
+from aos_multinode.errors import Finding
 from aos_multinode.contract import ALL_NODES, KAS_COMMON as COMMON, KAS_DIR
 from aos_multinode.unitconfig.model import Node, UnitConfig
 from aos_multinode.generation.pins import (PinsError, aos_commit, aos_url, pinned_repo,
@@ -144,3 +145,28 @@ def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> lis
     files.append(PlannedFile(f"{KAS_DIR}/{ALL_NODES}", "kas/all-nodes.yml.j2",
                              {**base, "extra_repos": extra_repos(config, pins, config.nodes)}))
     return sorted(files, key=lambda f: f.relpath)
+
+
+def machine_findings(config: UnitConfig, pins: dict, checkouts: Path) -> list[Finding]:
+    """With the repositories checked out in CHECKOUTS (as kas lays them out:
+    CHECKOUTS/<repository>/<layer>), the nodes whose MACHINE no layer of their build defines
+    (no conf/machine/<MACHINE>.conf). A node whose repositories are not all there is not
+    judged: its checkout is not at hand."""
+    shared = [repo for repo in kas_repos(config, pins, ".") if repo.url]
+    out = []
+    for node in config.nodes:
+        repos = shared + extra_repos(config, pins, (node,))
+        layers = [checkouts / repo.name / layer for repo in repos for layer in repo.layers]
+        if not all((layer / "conf" / "layer.conf").is_file() for layer in layers):
+            continue
+        if any((layer / "conf" / "machine" / f"{node.machine}.conf").is_file()
+               for layer in layers):
+            continue
+        path, line, column = node.machine_at
+        names = ", ".join(f"{repo.name}" for repo in repos)
+        out.append(Finding(config.source_file, line, column, path,
+                           f"MACHINE '{node.machine}' of node {node.id} is defined by no layer "
+                           f"of its build (checked out in {checkouts}: {names}); add the "
+                           f"board's BSP layer under build.repos with `machines: "
+                           f"[{node.machine}]`, or fix the MACHINE name"))
+    return out

@@ -401,8 +401,9 @@ def _build(data: dict, source_file: str, ctx: Context) -> UnitConfig:
         addresses=tuple(sorted(node["addresses"].items())),
         role=role_by_name[node["role"]], machine=node["machine"] or machine,
         storage=node["storage"], repos=node_repo_names(data, node),
-        wks_file=wks_file(data["roles"][node["role"]], node))
-        for node in data["nodes"]), key=lambda n: n.index))
+        wks_file=wks_file(data["roles"][node["role"]], node),
+        machine_at=_machine_at(ctx, i, node))
+        for i, node in enumerate(data["nodes"])), key=lambda n: n.index))
     main = next(node for node in nodes if node.is_main)
     aos = data["aos"]
     policy = data["rebalance"]["policy"]
@@ -430,6 +431,12 @@ def _build(data: dict, source_file: str, ctx: Context) -> UnitConfig:
                             Threshold(**policy["cpu"]), Threshold(**policy["ram"])),
         repos=build_repos(data, ctx),
     )
+
+
+def _machine_at(ctx: Context, i: int, node: dict) -> tuple[str, int, int]:
+    path = f"nodes[{i}].machine" if node["machine"] is not None else "yocto.machine"
+    line, column = ctx.where(path)
+    return path, line, column
 
 
 def _build_role(name: str, role: dict) -> Role:

@@ -66,6 +66,7 @@ class Node:
     # what their patches come from), in build.repos order.
     repos: tuple[str, ...] = ()
     wks_file: Optional[str] = None  # its own kickstart, else its role's, else None
+    machine_at: tuple[str, int, int] = ("", 0, 0)  # where its MACHINE is: path, line, col
 
     @property
     def is_main(self) -> bool:

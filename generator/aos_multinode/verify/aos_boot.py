@@ -27,8 +27,13 @@ def bootloader_notes(layer: Path, nodes: list[tuple[str, str]]) -> list[str]:
     args = kernel_arguments_of(layer)
     if args is None:
         return []
+    # meta-raspberrypi's boards boot through the layer's -rpi kickstart (cmdline.txt and
+    # config.txt carry the arguments and the initramfs) when the layer has one.
+    rpi = any(layer.glob("wic/aos-multinode-aos-*-rpi.wks.in")) or \
+        any(layer.glob("files/wic/aos-multinode-aos-*-rpi.wks.in"))
     return [f"{node} ({machine}): unless {machine}'s MACHINE_FEATURES has efi, its bootloader "
             f"must load the kernel with the initramfs aos-image-initramfs-{machine}.rootfs."
             f"cpio.gz and pass: {args}"
             for node, machine in nodes
-            if machine not in EFI_MACHINES and not machine.startswith("qemu")]
+            if machine not in EFI_MACHINES and not machine.startswith("qemu")
+            and not (rpi and machine.startswith("raspberrypi"))]
