@@ -31,6 +31,7 @@ class RenderedFile:
     content: bytes
     mode: int
     facts: Optional[dict] = field(default=None, compare=False, hash=False)
+    user_owned: bool = False  # written only when missing; see PlannedFile
 
 
 def bitbake_string(value: object) -> str:
@@ -117,10 +118,11 @@ def render_file(planned: PlannedFile) -> RenderedFile:
         content = environment().get_template(planned.template).render(**planned.context)
     else:
         return RenderedFile(planned.relpath, source_bytes(planned.template), planned.mode,
-                            planned.facts)
+                            planned.facts, planned.user_owned)
     if not content.endswith("\n"):
         content += "\n"
-    return RenderedFile(planned.relpath, content.encode("utf-8"), planned.mode, planned.facts)
+    return RenderedFile(planned.relpath, content.encode("utf-8"), planned.mode, planned.facts,
+                        planned.user_owned)
 
 
 def render_all(planned: list[PlannedFile]) -> list[RenderedFile]:
