@@ -398,7 +398,8 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         address=node["address"],
         addresses=tuple(sorted(node["addresses"].items())),
         role=role_by_name[node["role"]], machine=node["machine"] or machine,
-        storage=node["storage"]) for node in data["nodes"]), key=lambda n: n.index))
+        storage=node["storage"], local_conf=tuple(node["local_conf"].items()))
+        for node in data["nodes"]), key=lambda n: n.index))
     main = next(node for node in nodes if node.is_main)
     aos = data["aos"]
     policy = data["rebalance"]["policy"]
@@ -424,6 +425,7 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         nodes=nodes,
         rebalance=Rebalance(data["rebalance"]["enabled"],
                             Threshold(**policy["cpu"]), Threshold(**policy["ram"])),
+        local_conf=tuple(data["build"]["local_conf"].items()),
     )
 
 
@@ -434,5 +436,5 @@ def _build_role(name: str, role: dict) -> Role:
                                           tuple(caps["accelerators"]), caps["realtime"]),
                 kernel=role["kernel"], packages=tuple(role["packages"]),
                 labels=tuple(role["labels"]), priority=role["priority"],
-                node_type=role["node_type"],
+                node_type=role["node_type"], local_conf=tuple(role["local_conf"].items()),
                 disk=tuple(sorted((k, v) for k, v in role["disk"].items() if v is not None)))

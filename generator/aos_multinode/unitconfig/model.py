@@ -48,6 +48,7 @@ class Role:
     priority: int
     node_type: Optional[str] = None  # Aos node type; None: <unit_model>-<unit_version>-<role>
     disk: tuple[tuple[str, int], ...] = ()  # partition sizes in bytes (boot, var, home, aos)
+    local_conf: tuple[tuple[str, str], ...] = ()  # the team's local.conf lines, in file order
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Node:
     role: Role
     machine: str
     storage: str
+    local_conf: tuple[tuple[str, str], ...] = ()  # the team's local.conf lines, in file order
 
     @property
     def is_main(self) -> bool:
@@ -111,6 +113,7 @@ class UnitConfig:
     roles: tuple[Role, ...]
     nodes: tuple[Node, ...]
     rebalance: Rebalance
+    local_conf: tuple[tuple[str, str], ...] = ()  # build.local_conf, in file order
 
     @property
     def cluster_interface(self) -> Interface:

@@ -10,8 +10,8 @@ from yaml.nodes import Node
 
 from aos_multinode.contract import DEFAULT_YOCTO_RELEASE, YOCTO_RELEASES
 from aos_multinode.unitconfig.fields import (
-    Bool, DnsLabel, Duration, Enum, FormatVersion, Int, IPAddress, MapOf, Network, Prop, Seq,
-    Size, Str, Struct)
+    Bool, DnsLabel, Duration, Enum, FormatVersion, Int, IPAddress, LocalConf, MapOf, Network,
+    Prop, Seq, Size, Str, Struct)
 from aos_multinode.unitconfig.scalars import (
     GIT_REF, GIT_REF_WHAT, IFACE_DEVICE, MACHINE_NAME, RECIPE_NAME, SAFE_NAME, SAFE_VERSION,
     SEMVER, Context)
@@ -27,6 +27,16 @@ def _threshold(max_default: int, min_default: int) -> Struct:
         "min_timeout": Prop(Duration(), "how long a threshold must be crossed (seconds)",
                             default=30),
     })
+
+
+# --- a team's own local.conf lines (issue 15, item 4) -----------------------------------
+LOCAL_CONF_HELP = ("local.conf lines, BitBake variable -> value, written NAME = \"value\" "
+                   "after the generated settings")
+
+
+def _local_conf(where: str) -> Prop:
+    return Prop(LocalConf(), f"{LOCAL_CONF_HELP} {where}", default={})
+# --- end of local.conf lines -------------------------------------------------------------
 
 
 def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = False) -> Str:
@@ -53,6 +63,12 @@ UNIT_CONFIG = Struct({
         "distro": Prop(_safe("a DISTRO name", "poky", MACHINE_NAME),
                        "DISTRO; default: poky, or aos-core when aos.enabled"),
     }, "build settings"), "build settings", default={}),
+    # --- build: the team's own build settings (issue 15, item 4) ---
+    "build": Prop(Struct({
+        "local_conf": _local_conf("of every build (local.conf) and every node; roles and "
+                                  "nodes override them"),
+    }, "the team's own build settings"), "the team's own build settings", default={}),
+    # --- end of build ---
     "aos": Prop(Struct({
         "enabled": Prop(Bool(), "add meta-aos and set its AOS_* variables per node",
                         default=True),
@@ -109,6 +125,7 @@ UNIT_CONFIG = Struct({
         "node_type": Prop(_safe("an Aos node type (at most 64 characters)", "acme-ecu-gpu"),
                           "AOS_NODE_TYPE and the unit config's nodeGroupSubject.codename; "
                           "default: <unit_model>-<unit_version>-<role>"),
+        "local_conf": _local_conf("of this role's nodes; override build.local_conf"),
         "disk": Prop(Struct({
             "boot": Prop(Size(), "each of the two EFI boot partitions (boot_a, boot_b); "
                          "default: 256MiB"),
@@ -130,6 +147,7 @@ UNIT_CONFIG = Struct({
                         "MACHINE; default: yocto.machine"),
         "storage": Prop(Enum(("sd", "emmc", "nvme", "usb")), "medium the image is flashed to",
                         default="sd"),
+        "local_conf": _local_conf("of this node; override its role's and build.local_conf"),
     }), min_items=1), "the nodes of the device", required=True),
     "rebalance": Prop(Struct({
         "enabled": Prop(Bool(), "Dynamic Rebalance on or off", default=True),
