@@ -239,3 +239,37 @@ def test_git_init_after_no_git_init_breaks_until_generate_runs_again(tmp_path, u
 def node_settings(text: str) -> list[str]:
     """The settings of a node's local_conf_header entry, without its comments."""
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_team_settings_reach_local_conf_in_order(tmp_path, upstreams, local_pins):
+    """The Unit Config's build.local_conf and the user's kas/include/site.yml, as real kas
+    writes them into local.conf: the generated settings, then build.local_conf, then the
+    node's entry (its fragment carries the role's and node's lines), then the site file's
+    entry; the site file's mirror url replaces the pinned one, the pinned commit stays."""
+    data = load_yaml(THREE_NODE)
+    data["build"] = {"local_conf": {"BB_NUMBER_THREADS": 3, "PACKAGE_CLASSES": "package_ipk"}}
+    source = tmp_path / THREE_NODE.name
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    generate(source, out, "--pins", str(local_pins))
+    meta_oe = upstreams.paths["meta-openembedded"]
+    (out / "kas" / "include" / "site.yml").write_text(yaml.safe_dump({
+        "header": {"version": 14},
+        "repos": {"meta-openembedded": {"url": str(meta_oe)}},
+        "local_conf_header": {"90-site": 'BB_HASHSERVE = "auto"\n'}}))
+    premirrors = upstreams.premirrors(load_pins(local_pins))
+    work = tmp_path / "work"
+    run_kas(["checkout", out / "kas" / "main.yml"], work, premirrors).check()
+    local_conf = (work / "build" / "conf" / "local.conf").read_text()
+    order = [local_conf.index(f"# {key}") for key in (
+        "10-aos-multinode", "40-aos-multinode-build-local-conf", "50-aos-multinode-node",
+        "90-site")]
+    assert order == sorted(order)
+    assert 'BB_NUMBER_THREADS = "3"\nPACKAGE_CLASSES = "package_ipk"\n' in local_conf
+    assert 'BB_HASHSERVE = "auto"' in local_conf
+    assert git_head(work / "meta-openembedded") == \
+        pinned_commits(THREE_NODE, local_pins)["meta-openembedded"]
+    assert git.Repo(work / "meta-openembedded").remotes.origin.url == str(meta_oe)
+    fragment = (out / "meta-aos-multinode" / "conf" / "nodes" / "main.conf").read_text()
+    assert fragment.rstrip().endswith('# build.local_conf\nBB_NUMBER_THREADS = "3"\n'
+                                      'PACKAGE_CLASSES = "package_ipk"')
