@@ -40,7 +40,7 @@ def statuses(stdout: str) -> dict[str, str]:
 
 def test_generate_prints_changes_and_a_summary(tmp_path):
     out = tmp_path / "out"
-    result = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out))
+    result = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--no-git-init")
     assert result.returncode == 0, result.stderr
     *lines, summary = result.stdout.splitlines()
     assert {STATUS_LINE.match(line).group(1) for line in lines} == {"create"}
@@ -59,14 +59,14 @@ def test_dry_run_writes_nothing(tmp_path):
 
     generate(MAIN_EXAMPLE, out)
     before = snapshot(out)
-    same = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--dry-run")
+    same = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--dry-run", "--no-git-init")
     assert set(statuses(same.stdout).values()) == {"identical"}
 
     def change(data):
         drop_rt0(data)
         data["release"] = "2027.1.0"
     changed = variant(tmp_path, change)
-    result = run_cli("generate", str(changed), "-o", str(out), "--dry-run")
+    result = run_cli("generate", str(changed), "-o", str(out), "--dry-run", "--no-git-init")
     assert result.returncode == 0, result.stderr
     words = statuses(result.stdout)
     assert words[f"{LAYER}/conf/nodes/rt0.conf"] == "delete"
@@ -76,7 +76,8 @@ def test_dry_run_writes_nothing(tmp_path):
     assert words[f"{LAYER}/recipes-core/aos-multinode-device/files/cluster.json"] == "update"
     assert words[f"{LAYER}/COPYING.MIT"] == "identical"
     (out / "kas" / "main.yml").unlink()
-    words = statuses(run_cli("generate", str(changed), "-o", str(out), "--dry-run").stdout)
+    words = statuses(run_cli("generate", str(changed), "-o", str(out), "--dry-run",
+                             "--no-git-init").stdout)
     assert words["kas/main.yml"] == "create"
     assert {"create", "update", "identical", "delete"} == set(words.values())
     after = snapshot(out)
@@ -92,11 +93,12 @@ def test_check(tmp_path):
 
     generate(MAIN_EXAMPLE, out)
     before = snapshot(out)
-    current = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--check")
+    current = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--check", "--no-git-init")
     assert current.returncode == 0, current.stdout + current.stderr
     assert current.stdout == ""
 
-    stale = run_cli("generate", str(variant(tmp_path, drop_rt0)), "-o", str(out), "--check")
+    stale = run_cli("generate", str(variant(tmp_path, drop_rt0)), "-o", str(out), "--check",
+                    "--no-git-init")
     assert stale.returncode == 1
     listed = statuses(stale.stdout)
     assert listed and "identical" not in listed.values()

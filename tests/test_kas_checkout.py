@@ -2,8 +2,10 @@
 upstream is a local bare repository made by the test, pinned by `aos-multinode pin`, reached
 through KAS_PREMIRRORS, and kas runs in a network namespace of its own where possible.
 
-Checked for output outside git (kas takes the kas folder as the repository `this`) and
-inside a git repository (kas takes the work tree's top), for both examples.
+Checked for output outside git (--no-git-init: kas takes the kas folder as the repository
+`this`) and inside a git repository (kas takes the work tree's top), for both examples; and
+for output generated outside git that is committed afterwards (generate made it a
+repository; or, with --no-git-init, the user's `git init` and a second generate).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import git
 import pytest
 import yaml
 
@@ -31,7 +34,7 @@ def make_output(example: Path, where: str, base: Path, pins: Path) -> Path:
     if where == "git":
         return generate_in_git(example, base / "repo", "build-config", "--pins", str(pins))
     out = base / "out"
-    generate(example, out, "--pins", str(pins))
+    generate(example, out, "--pins", str(pins), "--no-git-init")
     return out
 
 
@@ -64,7 +67,7 @@ def test_kas_checkout_sets_up_every_node_build(example, where, tmp_path, upstrea
     work = tmp_path / "work"
     build = work / "build"
     commits = pinned_commits(example, local_pins)
-    root = out.parent if where == "git" else out / "kas"
+    root = out.parent if where == "git" else out / "kas"  # plain: --no-git-init
     for node in node_ids(example):
         run = run_kas(["checkout", out / "kas" / f"{node}.yml"], work, premirrors).check()
         # (git prints the work tree's real path; outside git kas uses the folder as given)
@@ -166,11 +169,107 @@ def test_kas_lock_and_the_pins_agree(tmp_path, upstreams, local_pins):
          "overrides": {"repos": {"meta-openembedded": {"commit": older}}}}))
     run_kas(["checkout", node_file], work, premirrors).check()
     assert git_head(work / "meta-openembedded") == older
-    check = run_aos("generate", example, "-o", out, "--pins", local_pins, "--check")
+    check = run_aos("generate", example, "-o", out, "--pins", local_pins, "--check",
+                    "--no-git-init")
     assert check.exit_code == 0, check.stdout + check.stderr
     assert (out / "kas" / "main.lock.yml").is_file()
+
+
+def commit_everything(path: Path) -> None:
+    """What a user does with fresh output: git init (unless there is a repository) and
+    commit it."""
+    repo = git.Repo.init(path)
+    repo.git.add("-A")
+    repo.git.commit("-q", "-m", "generated output", env={
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+
+
+def checked_out_layers(out: Path, node: str, work: Path, premirrors: str) -> list[Path]:
+    run_kas(["checkout", out / "kas" / f"{node}.yml"], work, premirrors).check()
+    return bblayers(work / "build")
+
+
+def test_output_generated_outside_git_still_checks_out_once_committed(tmp_path, upstreams,
+                                                                      local_pins):
+    """The issue's trap, with real kas: output generated into a plain folder, which the user
+    then puts into git. generate made it a repository itself, so the layer path it wrote is
+    the one kas needs before and after the commit, and after the folder moves."""
+    example = THREE_NODE
+    premirrors = upstreams.premirrors(load_pins(local_pins))
+    out = tmp_path / "out"
+    generate(example, out, "--pins", str(local_pins))
+    assert (out / ".git").is_dir()
+    layer = (out / "meta-aos-multinode").resolve()
+    node = node_ids(example)[0]
+    assert layer in checked_out_layers(out, node, tmp_path / "w1", premirrors)
+    commit_everything(out)
+    for name in node_ids(example):
+        layers = checked_out_layers(out, name, tmp_path / "w2", premirrors)
+        assert layer in layers and all(path.is_dir() for path in layers)
+    moved = tmp_path / "moved" / "deeper"
+    moved.parent.mkdir()
+    out.rename(moved)
+    layers = checked_out_layers(moved, node, tmp_path / "w3", premirrors)
+    assert (moved / "meta-aos-multinode").resolve() in layers
+    assert all(path.is_dir() for path in layers)
+
+
+def test_git_init_after_no_git_init_breaks_until_generate_runs_again(tmp_path, upstreams,
+                                                                     local_pins):
+    """With --no-git-init the trap is real (kas names a layer folder that does not exist,
+    which BitBake then refuses); generate and --check report it; generating again fixes it."""
+    example = THREE_NODE
+    premirrors = upstreams.premirrors(load_pins(local_pins))
+    out = tmp_path / "out"
+    generate(example, out, "--pins", str(local_pins), "--no-git-init")
+    commit_everything(out)
+    node = node_ids(example)[0]
+    broken = checked_out_layers(out, node, tmp_path / "w1", premirrors)
+    assert [path for path in broken if not path.is_dir()] == [tmp_path / "meta-aos-multinode"]
+    check = run_aos("generate", example, "-o", out, "--pins", local_pins, "--check")
+    assert check.exit_code == 1 and "name the layer as ../meta-aos-multinode" in check.stderr
+    again = generate(example, out, "--pins", str(local_pins))
+    assert "put into or out of git" in again.stderr
+    layers = checked_out_layers(out, node, tmp_path / "w2", premirrors)
+    assert (out / "meta-aos-multinode").resolve() in layers
+    assert all(path.is_dir() for path in layers)
 
 
 def node_settings(text: str) -> list[str]:
     """The settings of a node's local_conf_header entry, without its comments."""
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_team_settings_reach_local_conf_in_order(tmp_path, upstreams, local_pins):
+    """The Unit Config's build.local_conf and the user's kas/include/site.yml, as real kas
+    writes them into local.conf: the generated settings, then build.local_conf, then the
+    node's entry (its fragment carries the role's and node's lines), then the site file's
+    entry; the site file's mirror url replaces the pinned one, the pinned commit stays."""
+    data = load_yaml(THREE_NODE)
+    data["build"] = {"local_conf": {"BB_NUMBER_THREADS": 3, "PACKAGE_CLASSES": "package_ipk"}}
+    source = tmp_path / THREE_NODE.name
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    generate(source, out, "--pins", str(local_pins))
+    meta_oe = upstreams.paths["meta-openembedded"]
+    (out / "kas" / "include" / "site.yml").write_text(yaml.safe_dump({
+        "header": {"version": 14},
+        "repos": {"meta-openembedded": {"url": str(meta_oe)}},
+        "local_conf_header": {"90-site": 'BB_HASHSERVE = "auto"\n'}}))
+    premirrors = upstreams.premirrors(load_pins(local_pins))
+    work = tmp_path / "work"
+    run_kas(["checkout", out / "kas" / "main.yml"], work, premirrors).check()
+    local_conf = (work / "build" / "conf" / "local.conf").read_text()
+    order = [local_conf.index(f"# {key}") for key in (
+        "10-aos-multinode", "40-aos-multinode-build-local-conf", "50-aos-multinode-node",
+        "90-site")]
+    assert order == sorted(order)
+    assert 'BB_NUMBER_THREADS = "3"\nPACKAGE_CLASSES = "package_ipk"\n' in local_conf
+    assert 'BB_HASHSERVE = "auto"' in local_conf
+    assert git_head(work / "meta-openembedded") == \
+        pinned_commits(THREE_NODE, local_pins)["meta-openembedded"]
+    assert git.Repo(work / "meta-openembedded").remotes.origin.url == str(meta_oe)
+    fragment = (out / "meta-aos-multinode" / "conf" / "nodes" / "main.conf").read_text()
+    assert fragment.rstrip().endswith('# build.local_conf\nBB_NUMBER_THREADS = "3"\n'
+                                      'PACKAGE_CLASSES = "package_ipk"')

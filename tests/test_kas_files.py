@@ -54,13 +54,19 @@ def needed_version(config: dict) -> int:
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict[tuple[str, str], Path]:
-    """Each example generated outside git (a plain folder) and inside a git repository (in a
+    """Each example generated outside git (a plain folder, --no-git-init), outside git made
+    a repository of its own by generate (init), and inside a git repository (in a
     subfolder), with the shipped pins."""
     out = {}
     for example in EXAMPLES:
         plain = tmp_path_factory.mktemp(f"{example.stem}-plain") / "out"
-        generate(example, plain)
+        generate(example, plain, "--no-git-init")
+        assert not (plain / ".git").exists()
         out[(example.stem, "plain")] = plain
+        fresh = tmp_path_factory.mktemp(f"{example.stem}-init") / "out"
+        generate(example, fresh)
+        assert (fresh / ".git").is_dir()
+        out[(example.stem, "init")] = fresh
         repo_dir = tmp_path_factory.mktemp(f"{example.stem}-git")
         repo = init_repo(repo_dir)
         commit_all(repo, "empty")
@@ -69,7 +75,7 @@ def outputs(tmp_path_factory) -> dict[tuple[str, str], Path]:
     return out
 
 
-CASES = [(example, where) for example in EXAMPLES for where in ("plain", "git")]
+CASES = [(example, where) for example in EXAMPLES for where in ("plain", "init", "git")]
 IDS = [f"{example.stem}-{where}" for example, where in CASES]
 
 
@@ -79,7 +85,7 @@ def kas_files(out: Path) -> list[Path]:
 
 def kas_root(out: Path, where: str) -> Path:
     """The directory kas takes as the repository of the kas files."""
-    return out.parent if where == "git" else out / "kas"
+    return {"git": out.parent, "init": out, "plain": out / "kas"}[where]
 
 
 @pytest.mark.parametrize("example,where", CASES, ids=IDS)
@@ -87,7 +93,7 @@ def test_the_expected_kas_files_are_written(outputs, example, where):
     out = outputs[(example.stem, where)]
     names = {path.relative_to(out / "kas").as_posix() for path in kas_files(out)}
     assert names == ({f"{node}.yml" for node in node_ids(example)}
-                     | {"all-nodes.yml", "include/common.yml"})
+                     | {"all-nodes.yml", "include/common.yml", "include/site.yml"})
 
 
 @pytest.mark.parametrize("example,where", CASES, ids=IDS)
@@ -154,6 +160,7 @@ def test_kas_include_handler_resolves_the_common_include(outputs, example, where
         assert missing == []
         loaded = [Path(f.filename).resolve() for f in handler.config_files]
         assert loaded == [(out / "kas" / "include" / "common.yml").resolve(),
+                          (out / "kas" / "include" / "site.yml").resolve(),
                           (out / "kas" / f"{node}.yml").resolve()]
         assert config["repos"] == common["repos"]
         assert set(config["local_conf_header"]) == {"10-aos-multinode", "50-aos-multinode-node"}
@@ -177,10 +184,13 @@ def test_node_files_name_the_node_machine_image_and_fragment(outputs, example, w
         assert list(config["local_conf_header"]) == ["50-aos-multinode-node"]
         assert [line for line in entry.splitlines() if line and not line.startswith("#")] == [
             f'TMPDIR = "${{TOPDIR}}/tmp-{node["id"]}"', f"require conf/nodes/{node['id']}.conf"]
-        # The include path is relative to the repository kas takes as `this`.
-        (include,) = config["header"]["includes"]
-        assert (kas_root(out, where) / include).resolve() == \
+        # The include paths are relative to the repository kas takes as `this`: the
+        # generated include, then the user's own.
+        common, site = config["header"]["includes"]
+        assert (kas_root(out, where) / common).resolve() == \
             (out / "kas" / "include" / "common.yml").resolve()
+        assert (kas_root(out, where) / site).resolve() == \
+            (out / "kas" / "include" / "site.yml").resolve()
 
 
 @pytest.mark.parametrize("example,where", CASES, ids=IDS)
@@ -192,10 +202,8 @@ def test_the_generated_layer_is_named_relative_to_the_kas_root(outputs, example,
     (layer,) = local["layers"]
     assert (kas_root(out, where) / layer).resolve() == (out / "meta-aos-multinode").resolve()
     assert (out / "meta-aos-multinode" / "conf" / "layer.conf").is_file()
-    if where == "git":
-        assert layer == "build-config/meta-aos-multinode"
-    else:
-        assert layer == "../meta-aos-multinode"
+    assert layer == {"git": "build-config/meta-aos-multinode", "init": "meta-aos-multinode",
+                     "plain": "../meta-aos-multinode"}[where]
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
@@ -251,7 +259,7 @@ def test_the_all_nodes_file_builds_every_node_through_multiconfig(outputs, examp
     out = outputs[(example.stem, "plain")]
     nodes = node_ids(example)
     config = load_yaml(out / "kas" / "all-nodes.yml")
-    assert config["header"]["includes"] == ["include/common.yml"]
+    assert config["header"]["includes"] == ["include/common.yml", "include/site.yml"]
     assert config["target"] == [f"mc:{node}:aos-multinode-image" for node in nodes]
     (header,) = config["local_conf_header"].values()
     assert f'BBMULTICONFIG = "{" ".join(nodes)}"' in header
@@ -285,3 +293,32 @@ def test_kas_passes_the_cache_variables_through():
     for name in ("SSTATE_DIR", "DL_DIR", "SSTATE_MIRRORS", "BB_HASHSERVE",
                  "BB_HASHSERVE_UPSTREAM"):
         assert f"'{name}'" in source
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_site_file_is_the_users_and_kas_merges_it_last(outputs, example, kas_ctx,
+                                                         tmp_path):
+    """kas/include/site.yml: a valid kas file that sets nothing until the user edits it;
+    what it sets overrides the generated include (a repository's url, a local.conf entry)."""
+    out = outputs[(example.stem, "plain")]
+    site = out / "kas" / "include" / "site.yml"
+    stub = load_yaml(site)
+    assert stub == {"header": {"version": KAS_FORMAT_VERSION}}
+    manifest = (out / "kas" / ".aos-multinode-manifest.json").read_text()
+    assert "site.yml" not in manifest  # never a stale file the writer could delete
+    copy = tmp_path / "out"
+    import shutil
+    shutil.copytree(out, copy, symlinks=True)
+    (copy / "kas" / "include" / "site.yml").write_text(
+        "header:\n  version: 14\nrepos:\n  meta-openembedded:\n"
+        "    url: https://mirror.example.com/meta-openembedded\n"
+        "local_conf_header:\n  90-site: |\n    BB_NUMBER_THREADS = \"3\"\n")
+    node = node_ids(example)[0]
+    handler = IncludeHandler([str(copy / "kas" / f"{node}.yml")], use_lock=False)
+    config, missing = handler.get_config()
+    assert missing == []
+    assert config["repos"]["meta-openembedded"]["url"] == \
+        "https://mirror.example.com/meta-openembedded"
+    assert SHA.match(config["repos"]["meta-openembedded"]["commit"])  # the pin stays
+    assert sorted(config["local_conf_header"]) == ["10-aos-multinode",
+                                                   "50-aos-multinode-node", "90-site"]

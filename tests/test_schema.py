@@ -56,11 +56,12 @@ def test_check_schema_would_catch_a_broken_schema(schema):
 def test_every_contract_key_is_described(schema):
     props = schema["properties"]
     assert set(schema["required"]) == {"device_id", "network", "roles", "nodes"}
-    assert set(props) == {"format_version", "device_id", "release", "cluster", "yocto", "build", "aos",
-                          "network", "time_sync", "roles", "nodes", "rebalance"}
+    assert set(props) == {"format_version", "device_id", "release", "cluster", "yocto", "aos",
+                          "network", "time_sync", "roles", "nodes", "rebalance", "build"}
     node = props["nodes"]["items"]
     assert set(node["properties"]) == {"index", "id", "hostname", "address", "addresses",
-                                       "role", "machine", "storage", "repos", "wks_file"}
+                                       "role", "machine", "storage", "local_conf", "repos",
+                                       "wks_file"}
     assert all("description" in entry for entry in props.values())
 
 
@@ -158,3 +159,17 @@ def test_network_patterns_agree_with_ipaddress(address, prefix):
                                   "1::2::3", "fe80::1%eth0", "12345::", " 1.2.3.4"])
 def test_address_patterns_refuse_near_misses(text):
     assert not re.match(scalars.IPV4_PATTERN, text) and not re.match(scalars.IPV6_PATTERN, text)
+
+
+def test_schema_and_validator_agree_on_local_conf_lines(validator):
+    """build/roles/nodes local_conf: the editor's schema refuses what the validator refuses
+    (a lower-case name, a code variable, inline Python, a quote, a bare $)."""
+    base = yaml.safe_load(EXAMPLES[0].read_text())
+    cases = {("BB_NUMBER_THREADS", "8"): True, ("DL_DIR", "${TOPDIR}/dl"): True,
+             ("IMAGE_INSTALL:append", " htop"): True, ("bb_threads", "1"): False,
+             ("IMAGE_CMD:ext4", "true"): False, ("X", "${@os.getcwd()}"): False,
+             ("X", 'a"b'): False, ("X", "$HOME"): False, ("X", "a\\nb"): False}
+    for (name, value), valid in cases.items():
+        document = {**base, "build": {"local_conf": {name: value}}}
+        errors = list(validator.iter_errors(document))
+        assert (errors == []) is valid, (name, value, [e.message for e in errors])

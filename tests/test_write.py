@@ -76,7 +76,7 @@ def test_deterministic(source, tmp_path):
         out = tmp_path / f"seed{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run([sys.executable, "-m", "aos_multinode", "generate", str(source), "-o",
-                        str(out)], env=env, check=True, capture_output=True)
+                        str(out), "--no-git-init"], env=env, check=True, capture_output=True)
         assert contents(out) == contents(first)
     text = b"".join(content for content, _ in contents(first).values())
     assert str(tmp_path).encode() not in text
@@ -278,13 +278,14 @@ def test_read_only_modes_report_an_interrupted_run_and_write_nothing(tmp_path, m
     (out / LAYER).rename(out / f".{LAYER}.aos-old")
     (out / f".{LAYER}.aos-new").mkdir()
     before = state(out)
-    result = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), mode)
+    result = run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), mode, "--no-git-init")
     assert result.returncode == (1 if mode == "--check" else 0), result.stderr
     assert f".{LAYER}.aos-old" in result.stderr and f".{LAYER}.aos-new" in result.stderr
     assert "interrupted run" in result.stderr and "Traceback" not in result.stderr
     assert state(out) == before
     generate(MAIN_EXAMPLE, out)  # a writing run recovers; then --check is clean
-    assert run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--check").returncode == 0
+    assert run_cli("generate", str(MAIN_EXAMPLE), "-o", str(out), "--check",
+                   "--no-git-init").returncode == 0
 
 
 # --- owns only what it wrote -------------------------------------------------------------

@@ -62,4 +62,7 @@ KERNEL_VAR = "PREFERRED_PROVIDER_virtual/kernel"
 
 KAS_DIR = "kas"
 KAS_COMMON = "include/common.yml"
+# The team's own kas settings: created once, then the user's (never overwritten or removed);
+# every node kas file and all-nodes.yml include it after KAS_COMMON.
+KAS_SITE = "include/site.yml"
 ALL_NODES = "all-nodes.yml"

@@ -28,11 +28,16 @@ from aos_multinode.cli.app import cli
               help="Pins table (from `aos-multinode pin`) instead of the shipped one.")
 @click.option("--ci/--no-ci", default=True, show_default=True,
               help="Also write the GitHub Actions workflow and the GitLab CI file.")
+@click.option("--git-init/--no-git-init", default=True, show_default=True,
+              help="Make the output a git repository when it is not inside one (kas "
+              "resolves the layer from the repository's root; output put into git later "
+              "would need generating again).")
 @click.option("--checkouts", type=click.Path(file_okay=False), envvar="KAS_WORK_DIR",
               help="Where kas checked out the repositories (default: $KAS_WORK_DIR when "
               "set): refuse a node whose MACHINE no layer of its build defines.")
 def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool, check: bool,
-             force: bool, pins_file: str | None, ci: bool, checkouts: str | None) -> None:
+             force: bool, pins_file: str | None, ci: bool, git_init: bool,
+             checkouts: str | None) -> None:
     """Generate the meta-aos-multinode layer and the kas files from UNIT_CONFIG.
 
     Writes OUTPUT/meta-aos-multinode/ (the BitBake layer with a local.conf fragment, a
@@ -44,11 +49,17 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
       aos-multinode generate unit-config.yaml -o build-config
       aos-multinode generate unit-config.yaml --dry-run
       aos-multinode generate unit-config.yaml --check   # in CI: fails when stale
+
+    Output that is not inside a git repository becomes one (`git init`, no commit), so the
+    kas files keep working when it is committed; --no-git-init skips that (and warns).
+    OUTPUT/kas/include/site.yml is yours: created once, never overwritten.
     """
     from pathlib import Path
 
     from aos_multinode.generation.generate import (generate_files, refuse_source_checkout,
                                                    rerun_command, status_counts)
+    from aos_multinode.generation.repository import (fragile_layout, init_repository,
+                                                     moved_since, outside_git)
     from aos_multinode.generation.write import classify, leftovers, write_tree
 
     if unit_config == "-":
@@ -66,11 +77,19 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
         findings = machine_findings(loaded.config, load_pins(pins_file), Path(checkouts))
         if findings:
             raise UnitConfigError(findings)
-    resolved, files = generate_files(loaded.config, out_dir, release, pins_file, ci)
+    # Output outside git becomes a repository of its own (after a successful write), so the
+    # kas files are planned for that root; --check and --dry-run plan the same, write nothing.
+    target = Path(out_dir)
+    make_repository = git_init and outside_git(target)
+    resolved, files = generate_files(loaded.config, out_dir, release, pins_file, ci,
+                                     make_repository)
+    moved = moved_since(target, make_repository)
+    if moved:
+        term.echo(term.warning_text(moved + ("; generate writes them anew" if not
+                                             (dry_run or check) else "")), err=True)
     if resolved.dirty:
         term.echo(term.warning_text(f"the git tree is dirty; release is {resolved.value} "
                                     "(commit, or set `release:` in the Unit Config)"), err=True)
-    target = Path(out_dir)
     if not (dry_run or check):
         refuse_source_checkout(target, unit_config, ci)
     if dry_run or check:
@@ -84,15 +103,22 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
             if check:
                 sys.exit(1)
         statuses = classify(target, files, force)
+        if dry_run and make_repository:
+            term.echo(f"would make {out_dir} a git repository (--no-git-init: do not)",
+                      err=True)
         stale = [s for s in statuses if s.status != "identical"]
         for status in (statuses if dry_run else stale):
             term.echo(term.status_line(status.status, status.relpath, status.reason))
         if check and stale:
-            rerun = rerun_command(unit_config, out_dir, release, pins_file, ci)
+            rerun = rerun_command(unit_config, out_dir, release, pins_file, ci, git_init)
             term.echo(f"{len(stale)} file(s) out of date; run: {rerun}", err=True)
             sys.exit(1)
         return
     statuses = write_tree(target, files, force)
+    if make_repository:
+        init_repository(target)
+    elif outside_git(target):
+        term.echo(term.warning_text(fragile_layout(target)), err=True)
     counts = status_counts(statuses)
     for status in statuses:
         if status.status != "identical" or term.SETTINGS.verbose:
@@ -101,6 +127,9 @@ def generate(unit_config: str, out_dir: str, release: str | None, dry_run: bool,
     if not term.SETTINGS.quiet:
         term.echo(", ".join(f"{n} {w}" for w, n in counts.items())
                   + f" (release {resolved.value})")
+        if make_repository:
+            term.echo(f"made {out_dir} a git repository (kas resolves the layer from its "
+                      "root; --no-git-init skips this)", err=True)
 
 
 @cli.command()

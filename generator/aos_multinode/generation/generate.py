@@ -20,27 +20,29 @@ from aos_multinode.generation.write import FileStatus
 
 def generate_files(config: UnitConfig, out_dir: Path | str = ".",
                    release_option: Optional[str] = None,
-                   pins_file: Optional[Path | str] = None, ci: bool = True
-                   ) -> tuple[Release, list[RenderedFile]]:
+                   pins_file: Optional[Path | str] = None, ci: bool = True,
+                   git_init: bool = False) -> tuple[Release, list[RenderedFile]]:
     """Return the release and every rendered output file for `config` written to `out_dir`
-    (kas files name the layer relative to where they will live)."""
+    (kas files name the layer relative to where they will live; `git_init`: `out_dir`, if
+    outside git, is made a git repository, see `init_repository`)."""
     release = resolve_release(config, release_option)
     pins = load_pins(pins_file)
     out_dir = Path(out_dir)
     planned = (plan_layer(config, release.value)
-               + plan_kas(config, release.value, pins, out_dir)
+               + plan_kas(config, release.value, pins, out_dir, git_init)
                + (plan_ci(config, release.value, out_dir, pins_file) if ci else []))
     return release, render_all(sorted(planned, key=lambda f: f.relpath))
 
 
 def rerun_command(unit_config: str, out_dir: str, release: Optional[str],
-                  pins_file: Optional[str], ci: bool) -> str:
+                  pins_file: Optional[str], ci: bool, git_init: bool = True) -> str:
     """Return the shell command that brings stale output up to date (`generate --check`
     prints it): the same inputs as this run, quoted for the shell."""
     return shlex.join(["aos-multinode", "generate", unit_config, "-o", out_dir]
                       + (["--release", release] if release else [])
                       + (["--pins", pins_file] if pins_file else [])
-                      + ([] if ci else ["--no-ci"]))
+                      + ([] if ci else ["--no-ci"])
+                  + ([] if git_init else ["--no-git-init"]))
 
 
 def status_counts(statuses: list[FileStatus]) -> dict[str, int]:

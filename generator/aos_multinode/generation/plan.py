@@ -34,6 +34,9 @@ class PlannedFile:
     mode: int = 0o644
     # Facts the writer records in the output directory's manifest (for `verify`).
     facts: Optional[dict] = field(default=None, compare=False, hash=False)
+    # The user's file from its creation on: written only when missing, never updated or
+    # deleted, and not in the manifest (generation/write.py).
+    user_owned: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Optional
 
 from aos_multinode import __version__
 from aos_multinode.errors import Finding
-from aos_multinode.contract import ALL_NODES, KAS_COMMON as COMMON, KAS_DIR
+from aos_multinode.contract import ALL_NODES, KAS_COMMON as COMMON, KAS_DIR, KAS_SITE
 from aos_multinode.unitconfig.model import Node, UnitConfig
 from aos_multinode.generation.pins import (PinsError, aos_commit, aos_url, pinned_repo,
                                            release_repos)
@@ -53,11 +53,12 @@ def git_root(directory: Path) -> Optional[Path]:
         return None
 
 
-def kas_root(out_dir: Path) -> Path:
+def kas_root(out_dir: Path, git_init: bool = False) -> Path:
     """Return the directory kas will take as the repository `this` for files in
-    OUT_DIR/kas: the git work tree around it, else OUT_DIR/kas itself."""
+    OUT_DIR/kas: the git work tree around it; outside git OUT_DIR itself when `generate`
+    makes OUT_DIR a git repository (`git_init`), else OUT_DIR/kas."""
     kas_dir = (out_dir / KAS_DIR).resolve()
-    return git_root(kas_dir) or kas_dir
+    return git_root(kas_dir) or (out_dir.resolve() if git_init else kas_dir)
 
 
 def relative(path: Path, root: Path) -> str:
@@ -127,17 +128,24 @@ def extra_repos(config: UnitConfig, pins: dict, nodes: tuple[Node, ...]) -> list
     return out
 
 
-def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path) -> list[PlannedFile]:
-    """Return the kas files: include/common.yml, one <node id>.yml per node, all-nodes.yml."""
-    root = kas_root(out_dir)
+def plan_kas(config: UnitConfig, release: str, pins: dict, out_dir: Path,
+             git_init: bool = False) -> list[PlannedFile]:
+    """Return the kas files: include/common.yml, include/site.yml (the user's), one
+    <node id>.yml per node, all-nodes.yml.
+    `git_init`: OUT_DIR, if outside git, becomes a git repository before kas reads them."""
+    root = kas_root(out_dir, git_init)
     kas_dir = (out_dir / KAS_DIR).resolve()
     layer_path = relative((out_dir / LAYER_DIR).resolve(), root)
     common_include = relative(kas_dir / COMMON, root)
     base = {"config": config, "release": release, "version": __version__, "image": IMAGE,
             "kas_version": KAS_FORMAT_VERSION, "common_include": common_include,
+            "site_include": relative(kas_dir / KAS_SITE, root),
             "outside_git": root == kas_dir,
             "repos": kas_repos(config, pins, layer_path)}
-    files = [PlannedFile(f"{KAS_DIR}/{COMMON}", "kas/common.yml.j2", base)]
+    files = [PlannedFile(f"{KAS_DIR}/{COMMON}", "kas/common.yml.j2", base),
+             # The team's own: the same stub for every device, written only when missing.
+             PlannedFile(f"{KAS_DIR}/{KAS_SITE}", "kas/site.yml.j2",
+                         {"kas_version": KAS_FORMAT_VERSION}, user_owned=True)]
     for node in config.nodes:
         files.append(PlannedFile(f"{KAS_DIR}/{node.id}.yml", "kas/node.yml.j2",
                                  {**base, "node": node,

@@ -31,6 +31,7 @@ class RenderedFile:
     content: bytes
     mode: int
     facts: Optional[dict] = field(default=None, compare=False, hash=False)
+    user_owned: bool = False  # written only when missing; see PlannedFile
 
 
 def bitbake_string(value: object) -> str:
@@ -39,6 +40,21 @@ def bitbake_string(value: object) -> str:
     if re.search(r'[\n"\\]|\$\{', text):
         raise ValueError(f"unsafe value for BitBake: {text!r}")
     return f'"{text}"'
+
+
+# A team's own local.conf value (unitconfig/fields.py BITBAKE_VALUE): `${NAME}` references
+# allowed, nothing else that expands or leaves the quotes.
+_LOCAL_CONF_VALUE = re.compile(r'([\x20\x21\x23\x25-\x5b\x5d-\x5f\x61-\x7e]'
+                               r'|\$\{[A-Za-z0-9_/.+-]{1,100}\})*')
+_LOCAL_CONF_NAME = re.compile(r"[A-Z][A-Za-z0-9_/.+-]*(:[a-z0-9][a-z0-9_.+-]*)*")
+
+
+def local_conf_line(item: tuple[str, str]) -> str:
+    """Return one of the team's local.conf lines, `NAME = "value"`, checked again here."""
+    name, value = item
+    if not _LOCAL_CONF_NAME.fullmatch(name) or not _LOCAL_CONF_VALUE.fullmatch(value):
+        raise ValueError(f"unsafe local.conf line: {name!r} = {value!r}")
+    return f'{name} = "{value}"'
 
 
 def shell_word(value: object) -> str:
@@ -84,7 +100,8 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(bb=bitbake_string, sh=shell_word, systemd=systemd_value,
-                       yaml=yaml_scalar, yaml_plain=yaml_plain, json=json_text)
+                       yaml=yaml_scalar, yaml_plain=yaml_plain, json=json_text,
+                       local_conf_line=local_conf_line)
     env.globals["GENERATED"] = GENERATED
     env.globals["contract"] = contract
     return env
@@ -117,10 +134,11 @@ def render_file(planned: PlannedFile) -> RenderedFile:
         content = environment().get_template(planned.template).render(**planned.context)
     else:
         return RenderedFile(planned.relpath, source_bytes(planned.template), planned.mode,
-                            planned.facts)
+                            planned.facts, planned.user_owned)
     if not content.endswith("\n"):
         content += "\n"
-    return RenderedFile(planned.relpath, content.encode("utf-8"), planned.mode, planned.facts)
+    return RenderedFile(planned.relpath, content.encode("utf-8"), planned.mode, planned.facts,
+                        planned.user_owned)
 
 
 def render_all(planned: list[PlannedFile]) -> list[RenderedFile]:

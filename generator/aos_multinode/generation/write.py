@@ -15,6 +15,10 @@ their hashes. A run:
     `.X.aos-old`/`.X.aos-new` only when it carries the tool's manifest.
 Unchanged input changes nothing: no file is rewritten, mtimes stay.
 
+A file planned as the user's (`user_owned`, e.g. kas/include/site.yml) is written only when
+nothing is at its path: whatever is there (any content, a link) stays, even with --force. It
+is not in the manifest, so it is never a stale file to delete.
+
 Files the user keeps inside an output directory stay the same files: the new directory
 holds hard links to them (same inode, owner, mode and links), never copies, unless the file
 system cannot link. One run at a time writes an output directory: it holds an flock on the
@@ -87,7 +91,8 @@ def _read_manifest(directory: Path) -> dict[str, str]:
 def manifest_bytes(files: dict[str, RenderedFile]) -> bytes:
     """Return the manifest of one output directory holding `files` (relpath -> file)."""
     manifest: dict = {"generator": "aos-multinode",
-                      "files": {p: _digest(f.content) for p, f in sorted(files.items())}}
+                      "files": {p: _digest(f.content) for p, f in sorted(files.items())
+                                if not f.user_owned}}
     nodes = [f.facts for f in files.values() if f.facts is not None]
     if nodes:
         manifest["nodes"] = sorted(nodes, key=lambda facts: (facts["index"], facts["id"]))
@@ -254,6 +259,9 @@ def classify(out_dir: Path, files: list[RenderedFile], force: bool = False) -> l
     for relpath, rendered in sorted(planned.items()):
         target = out_dir / relpath
         owned = manifests[_top(relpath)].get(relpath)
+        if rendered.user_owned:
+            statuses.append(_user_file_status(out_dir, relpath))
+            continue
         obstacle = _obstacle(out_dir, relpath, force)
         if obstacle:
             statuses.append(FileStatus(relpath, "conflict", obstacle))
@@ -288,6 +296,24 @@ def classify(out_dir: Path, files: list[RenderedFile], force: bool = False) -> l
             else:
                 statuses.append(FileStatus(relpath, "delete"))
     return sorted(statuses, key=lambda s: s.relpath)
+
+
+def _user_file_status(out_dir: Path, relpath: str) -> FileStatus:
+    """A user's file: created when nothing is at its path, else left exactly as it is (a
+    link too: a team may link one shared file). Its folders are checked as for any file."""
+    parts = PurePosixPath(relpath).parts
+    for position in range(1, len(parts)):
+        folder = PurePosixPath(*parts[:position])
+        path = out_dir / folder
+        if path.is_symlink():
+            return FileStatus(relpath, "conflict", f"{folder} is a symbolic link; the writer "
+                              "does not write through links")
+        if path.exists() and not path.is_dir():
+            return FileStatus(relpath, "conflict", f"{folder} is a file, not a directory")
+    target = out_dir / relpath
+    if target.exists() or target.is_symlink():
+        return FileStatus(relpath, "identical", "yours; never overwritten")
+    return FileStatus(relpath, "create", "yours from now on")
 
 
 def write_tree(out_dir: Path, files: list[RenderedFile], force: bool = False) -> list[FileStatus]:

@@ -16,7 +16,7 @@ from aos_multinode.errors import Finding
 from aos_multinode.unitconfig.scalars import (
     DNS_LABEL, INVALID, IPV4_NETWORK_PATTERN, IPV4_PATTERN, IPV6_NETWORK_PATTERN, IPV6_PATTERN,
     MAX_DURATION, MAX_SIZE, YAML_CONSTRUCTOR, Context, describe, is_tag, int_form_problem,
-    matches, read_bool, read_int, reject_reason, schema_pattern)
+    char_name, matches, read_bool, read_int, reject_reason, schema_pattern)
 from aos_multinode.unitconfig.source import key_path, position, show
 
 class FieldType:
@@ -415,3 +415,95 @@ def _empty(node: Node) -> str:
 def _did_you_mean(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# --- a team's own local.conf lines (build.local_conf, roles.<r>.local_conf, nodes[].local_conf)
+
+# A BitBake variable: an upper-case name (PREFERRED_PROVIDER_virtual/kernel style tails
+# allowed), then optional overrides (`:append`, `:remove`, `:pn-busybox`, `:class-target`).
+BITBAKE_VARIABLE = r"^[A-Z][A-Za-z0-9_/.+-]{0,99}(:[a-z0-9][a-z0-9_.+-]{0,63}){0,4}$"
+BITBAKE_VARIABLE_WHAT = ("a BitBake variable (an upper-case name like BB_NUMBER_THREADS or "
+                         "PREFERRED_PROVIDER_virtual/kernel, optionally with overrides like "
+                         ":append or :pn-busybox)")
+# Variables whose value BitBake runs as a shell command line or names functions to run:
+# code, which the Unit Config never carries (write them in a layer of your own).
+CODE_VARIABLE = r"^[A-Za-z0-9_/.+-]*(CMD|_COMMAND|FUNCS|_FUNC)(:.*)?$"
+# A value: printable ASCII without '"' (ends the assignment), '\' (escapes, line
+# continuation) or '`'; '$' only as a `${NAME}` reference (never `${@...}`: inline Python).
+_REFERENCE = r"\$\{[A-Za-z0-9_/.+-]{1,100}\}"
+BITBAKE_VALUE = rf'^([\x20\x21\x23\x25-\x5b\x5d-\x5f\x61-\x7e]|{_REFERENCE}){{0,1000}}$'
+
+
+def _upper_name(name: str) -> str:
+    """`bb_number_threads:append` -> `BB_NUMBER_THREADS:append` (overrides stay lower-case)."""
+    base, sep, overrides = name.partition(":")
+    return base.upper() + sep + overrides
+
+
+class BitBakeVariable(Str):
+    def __init__(self):
+        super().__init__(BITBAKE_VARIABLE, BITBAKE_VARIABLE_WHAT, "BB_NUMBER_THREADS")
+
+    def check(self, node, path, ctx):
+        value = super().check(node, path, ctx)
+        if value is INVALID and is_tag(node, "str") and node.value.isascii() and \
+                not matches(BITBAKE_VARIABLE, node.value) and \
+                matches(BITBAKE_VARIABLE, _upper_name(node.value)):
+            ctx.findings[-1] = Finding(
+                ctx.file, *position(node), path,
+                f"{show(node.value)}: BitBake variables are upper-case; use "
+                f"{_upper_name(node.value)!r}")
+        if value is not INVALID and matches(CODE_VARIABLE, value):
+            return ctx.error(node, path, f"{show(value)}: BitBake runs the value of this "
+                             "variable as commands or functions, and the Unit Config carries no "
+                             "code; set it in a layer or a kas file of your own "
+                             "(kas/include/site.yml)")
+        return value
+
+    def schema(self):
+        return {**super().schema(), "not": {"pattern": schema_pattern(CODE_VARIABLE)}}
+
+
+class BitBakeValue(FieldType):
+    """The value of one `NAME = "value"` line: text or a number, no way out of the quotes,
+    no inline Python, no command substitution."""
+
+    what = ("a BitBake value (printable ASCII without '\"', '\\' or '`'; '$' only in "
+            "${VAR} references)")
+
+    def check(self, node, path, ctx):
+        if is_tag(node, "str", "int", "float"):
+            value = node.value
+        elif is_tag(node, "bool"):
+            return ctx.error(node, path, f"expected {self.what}, got {describe(node)} (quote "
+                             "it: BitBake reads \"1\"/\"0\", or \"yes\" as text)")
+        else:
+            return ctx.error(node, path, f"expected {self.what}, got {describe(node)}"
+                             f"{_empty(node)}")
+        if matches(BITBAKE_VALUE, value):
+            return value
+        if "${@" in value:
+            reason = "'${@...}' is inline Python, which the Unit Config never carries"
+        elif "$(" in value or "`" in value:
+            reason = "command substitution is not allowed"
+        elif re.search(r"\$(?!\{[A-Za-z0-9_/.+-]{1,100}\})", value):
+            reason = "'$' is allowed only in a ${VAR} reference"
+        elif len(value) > 1000:
+            reason = f"it is {len(value)} characters long; at most 1000 are allowed"
+        else:
+            bad = [ch for ch in dict.fromkeys(value) if ch != "$" and
+                   not matches(BITBAKE_VALUE, ch)]
+            reason = ", ".join(char_name(ch) for ch in bad[:6]) + \
+                (" is" if len(bad) == 1 else " are") + " not allowed"
+            if '"' in bad:
+                reason += " (the value is written in double quotes; use ' inside it)"
+        return ctx.error(node, path, f"{show(value)} is not {self.what}: {reason}")
+
+    def schema(self):
+        return {"anyOf": [{"type": "string", "pattern": schema_pattern(BITBAKE_VALUE)},
+                          {"type": "number"}], "description": self.what}
+
+
+def LocalConf() -> MapOf:
+    """local.conf lines: BitBake variable -> value, written `NAME = "value"`."""
+    return MapOf(BitBakeVariable(), BitBakeValue())

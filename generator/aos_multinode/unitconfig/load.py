@@ -402,7 +402,7 @@ def _build(data: dict, source_file: str, ctx: Context) -> UnitConfig:
         role=role_by_name[node["role"]], machine=node["machine"] or machine,
         storage=node["storage"], repos=node_repo_names(data, node),
         wks_file=wks_file(data["roles"][node["role"]], node),
-        machine_at=_machine_at(ctx, i, node))
+        machine_at=_machine_at(ctx, i, node), local_conf=tuple(node["local_conf"].items()))
         for i, node in enumerate(data["nodes"])), key=lambda n: n.index))
     main = next(node for node in nodes if node.is_main)
     aos = data["aos"]
@@ -430,6 +430,7 @@ def _build(data: dict, source_file: str, ctx: Context) -> UnitConfig:
         rebalance=Rebalance(data["rebalance"]["enabled"],
                             Threshold(**policy["cpu"]), Threshold(**policy["ram"])),
         repos=build_repos(data, ctx),
+        local_conf=tuple(data["build"]["local_conf"].items()),
     )
 
 
@@ -446,6 +447,6 @@ def _build_role(name: str, role: dict) -> Role:
                                           tuple(caps["accelerators"]), caps["realtime"]),
                 kernel=role["kernel"], packages=tuple(role["packages"]),
                 labels=tuple(role["labels"]), priority=role["priority"],
-                node_type=role["node_type"],
+                node_type=role["node_type"], local_conf=tuple(role["local_conf"].items()),
                 disk=tuple(sorted((k, v) for k, v in role["disk"].items() if v is not None)),
                 repos=tuple(role["repos"]), wks_file=role["wks_file"])

@@ -50,6 +50,7 @@ class Role:
     disk: tuple[tuple[str, int], ...] = ()  # partition sizes in bytes (boot, var, home, aos)
     repos: tuple[str, ...] = ()  # build.repos names its nodes need
     wks_file: Optional[str] = None  # a kickstart of the user's own
+    local_conf: tuple[tuple[str, str], ...] = ()  # the team's local.conf lines, in file order
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Node:
     repos: tuple[str, ...] = ()
     wks_file: Optional[str] = None  # its own kickstart, else its role's, else None
     machine_at: tuple[str, int, int] = ("", 0, 0)  # where its MACHINE is: path, line, col
+    local_conf: tuple[tuple[str, str], ...] = ()  # the team's local.conf lines, in file order
 
     @property
     def is_main(self) -> bool:
@@ -140,6 +142,7 @@ class UnitConfig:
     nodes: tuple[Node, ...]
     rebalance: Rebalance
     repos: tuple[Repo, ...] = ()
+    local_conf: tuple[tuple[str, str], ...] = ()  # build.local_conf, in file order
 
     @property
     def cluster_interface(self) -> Interface:

@@ -30,6 +30,10 @@ def _type_text(field: fields.FieldType) -> str:
     if isinstance(field, fields.Seq):
         return f"list of {_type_text(field.item)}" if not isinstance(field.item, fields.Struct) \
             else "list of mappings (below)"
+    if isinstance(field, fields.MapOf) and isinstance(field.key, fields.BitBakeVariable):
+        return f"mapping of {field.key.what} to {_type_text(field.value)}"
+    if isinstance(field, fields.BitBakeValue):
+        return field.what + " or a number"
     if isinstance(field, fields.MapOf):
         inner = field.value
         return "mapping of names to " + ("mappings (below)" if isinstance(inner, fields.Struct)

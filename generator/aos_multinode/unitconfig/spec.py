@@ -11,8 +11,8 @@ from yaml.nodes import Node
 
 from aos_multinode.contract import DEFAULT_YOCTO_RELEASE, YOCTO_RELEASES
 from aos_multinode.unitconfig.fields import (
-    Bool, DnsLabel, Duration, Enum, FormatVersion, Int, IPAddress, MapOf, Network, Prop, Seq,
-    Size, Str, Struct)
+    Bool, DnsLabel, Duration, Enum, FormatVersion, Int, IPAddress, LocalConf, MapOf, Network,
+    Prop, Seq, Size, Str, Struct)
 from aos_multinode.unitconfig.scalars import (
     COMMIT, GIT_REF, GIT_REF_WHAT, GIT_URL, IFACE_DEVICE, MACHINE_NAME, RECIPE_NAME, REPO_NAME,
     REPO_PATH, SAFE_NAME, SAFE_VERSION, SEMVER, WKS_NAME, Context)
@@ -28,6 +28,16 @@ def _threshold(max_default: int, min_default: int) -> Struct:
         "min_timeout": Prop(Duration(), "how long a threshold must be crossed (seconds)",
                             default=30),
     })
+
+
+# --- a team's own local.conf lines (issue 15, item 4) -----------------------------------
+LOCAL_CONF_HELP = ("local.conf lines, BitBake variable -> value, written NAME = \"value\" "
+                   "after the generated settings")
+
+
+def _local_conf(where: str) -> Prop:
+    return Prop(LocalConf(), f"{LOCAL_CONF_HELP} {where}", default={})
+# --- end of local.conf lines -------------------------------------------------------------
 
 
 def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = False) -> Str:
@@ -120,7 +130,9 @@ BUILD = Struct({
     "repos": Prop(MapOf(_repo_name(), REPO), "extra repositories (BSP layers, your own "
                   "layers) by kas repository name; a node gets those of its MACHINE, role "
                   "and own `repos`", default={}),
-}, "build inputs beyond the shipped layers")
+    "local_conf": _local_conf("of every build (local.conf) and every node; roles and "
+                              "nodes override them"),
+}, "build inputs and settings beyond the shipped layers")
 
 
 UNIT_CONFIG = Struct({
@@ -143,7 +155,7 @@ UNIT_CONFIG = Struct({
         "distro": Prop(_safe("a DISTRO name", "poky", MACHINE_NAME),
                        "DISTRO; default: poky, or aos-core when aos.enabled"),
     }, "build settings"), "build settings", default={}),
-    "build": Prop(BUILD, "build inputs beyond the shipped layers", default={}),
+    "build": Prop(BUILD, "build inputs and settings beyond the shipped layers", default={}),
     "aos": Prop(Struct({
         "enabled": Prop(Bool(), "add meta-aos and set its AOS_* variables per node",
                         default=True),
@@ -200,6 +212,7 @@ UNIT_CONFIG = Struct({
         "node_type": Prop(_safe("an Aos node type (at most 64 characters)", "acme-ecu-gpu"),
                           "AOS_NODE_TYPE and the unit config's nodeGroupSubject.codename; "
                           "default: <unit_model>-<unit_version>-<role>"),
+        "local_conf": _local_conf("of this role's nodes; override build.local_conf"),
         "disk": Prop(Struct({
             "boot": Prop(Size(), "each of the two EFI boot partitions (boot_a, boot_b); "
                          "default: 256MiB"),
@@ -225,6 +238,7 @@ UNIT_CONFIG = Struct({
                         default="sd"),
         "repos": _repo_list("this node"),
         "wks_file": _wks_file("this node (default: its role's)"),
+        "local_conf": _local_conf("of this node; override its role's and build.local_conf"),
     }), min_items=1), "the nodes of the device", required=True),
     "rebalance": Prop(Struct({
         "enabled": Prop(Bool(), "Dynamic Rebalance on or off", default=True),
