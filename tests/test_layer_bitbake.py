@@ -112,8 +112,11 @@ def test_node_fragment(source, node_id):
         assert any(n.machine.startswith("raspberrypi") for n in config.nodes)
         assert not d.getVar("RPI_EXTRA_CONFIG") and not d.getVar("IMAGE_BOOT_FILES")
         assert "root=PARTLABEL=rootfs" in values["CMDLINE_ROOTFS:rpi"]
+    # The team's own lines (build, role and node local_conf) are the user's choice.
+    team = {name.split(":")[0] for name, _ in
+            (*config.local_conf, *node.role.local_conf, *node.local_conf)}
     assert not [name for name in values if not NODE_CONF_ALLOWED.match(name)
-                and name not in rpi]
+                and name not in rpi and name.split(":")[0] not in team]
     assert values["AOS_MULTINODE_DEVICE_ID"] == config.device_id
     assert values["AOS_MULTINODE_CLUSTER_ID"] == config.cluster_id
     assert values["AOS_MULTINODE_NODE_ID"] == node.id
