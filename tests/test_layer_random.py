@@ -28,6 +28,12 @@ INLINE_PYTHON_LINES = {
         re.compile(r"^SKIP_RECIPE\[aos-multinode-image\] = \"\$\{@"),
         re.compile(r"^WKS_FILE :?= \"\$\{@"),
         re.compile(r"^do_image_wic\[depends\] \+= \"\$\{@")),
+    f"{LAYER}/recipes-core/aos-node-config/aos-node-config_1.0.bb": (
+        re.compile(r"^SKIP_RECIPE\[aos-node-config\] = \"\$\{@'' if "
+                   r"d.getVar\('AOS_NODE_CONFIG_ID'\) else 'no node selected: [^'\"$]*'\}\"$"),
+        re.compile(r"^COMPATIBLE_MACHINE = \"\$\{@d\.getVarFlag\('AOS_NODE_CONFIG_MACHINE', "
+                   r"d\.getVar\('AOS_NODE_CONFIG_ID'\)\) or '\^\$' if "
+                   r"d\.getVar\('AOS_NODE_CONFIG_ID'\) else ''\}\"$")),
     f"{LAYER}/conf/aos-multinode-device.conf": (
         re.compile(r"^AOS_ARCHITECTURE = \"\$\{@"),),
 }
