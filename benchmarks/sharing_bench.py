@@ -115,6 +115,8 @@ def figures(runs: list[verify.NodeRun], findings: list) -> dict:
                 "identity_percent": round(extra.identity_percent, 2),
                 "role": extra.tasks_in("role"), "other": extra.tasks_in("other"),
                 "goal_met": extra.goal_met, "differences": extra.differences,
+                "heavy": [k.label for k in extra.heavy],
+                "heavy_rerun": [k.label for k in extra.rerun], "light": extra.light,
                 "variables": extra.variables,
                 "recipes": [[r.recipe, r.tasks, r.category, r.causes] for r in extra.recipes]})
     return {"bitbake_failed": [r.node.node for r in runs if r.failed], "note": note,
@@ -134,8 +136,9 @@ def top_recipes(recipes: list, count: int = 4) -> str:
 def markdown(results: dict) -> str:
     """Return the side-by-side table: one row per (example, setup, extra node)."""
     lines = ["| example | setup | tasks of one node | extra node | tasks it adds | of its "
-             "image | identity / role / other | top recipes | unique / one node |",
-             "|---|---|---:|---|---:|---:|---|---|---:|"]
+             "image | identity / role / other | heavy differ / run again / light | "
+             "top recipes | unique / one node |",
+             "|---|---|---:|---|---:|---:|---|---|---|---:|"]
     for example, setups in results.items():
         for setup, data in setups.items():
             for extra in data["extra_nodes"]:
@@ -143,10 +146,21 @@ def markdown(results: dict) -> str:
                     f"| {example} | {setup} | {data['one_node_tasks']:,} | {extra['node']} "
                     f"(vs {extra['reference']}) | {extra['added']:,} | "
                     f"{extra['percent']:.2f} % | {extra['identity']:,} / {extra['role']:,} / "
-                    f"{extra['other']:,} | {top_recipes(extra['recipes'])} | "
+                    f"{extra['other']:,} | {len(extra['heavy'])} / "
+                    f"{len(extra['heavy_rerun'])} ({heavy_recipes(extra['heavy_rerun'])}) / "
+                    f"{extra['light']:,} | {top_recipes(extra['recipes'])} | "
                     f"{data['unique_tasks']:,} / {data['one_node_tasks']:,} = "
                     f"{data['ratio']:.3f} |")
     return "\n".join(lines)
+
+
+def heavy_recipes(labels: list[str]) -> str:
+    """Return the recipes of heavy task labels (`recipe:task`) with their counts."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        recipe = label.split(":")[0]
+        counts[recipe] = counts.get(recipe, 0) + 1
+    return ", ".join(f"{recipe} {count}" for recipe, count in sorted(counts.items())) or "-"
 
 
 def parse_example(value: str) -> tuple[str, Path]:

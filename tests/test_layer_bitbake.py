@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from aos_multinode.contract import COLLECTION, IMAGE, NODE_CONFIG_PREFIX, PACKAGEGROUP_PREFIX
+from aos_multinode.contract import COLLECTION, IMAGE, NODE_CONFIG_RECIPE, PACKAGEGROUP_PREFIX
 from layer_helpers import (EXAMPLES, LAYER, VALID_DIR, BitBakeParser, example_id, layer_of,
                            load, recipe_name, recipes)
 
@@ -86,11 +86,12 @@ def test_layer_conf(source):
     assert found == set(recipes(layer))
     for recipe in found:
         assert pattern.match(str(recipe)), recipe
-    # ... and the layer has the recipes the plan promises: the image, one config recipe per
-    # node and one packagegroup per role.
+    # ... and the layer has the recipes the plan promises: the image, one config recipe for
+    # every node and one packagegroup per role; no recipe per node.
     names = {recipe_name(path) for path in found}
-    assert {IMAGE, *(f"{NODE_CONFIG_PREFIX}{node.id}" for node in config.nodes),
+    assert {IMAGE, NODE_CONFIG_RECIPE,
             *(f"{PACKAGEGROUP_PREFIX}{role.name}" for role in config.roles)} <= names
+    assert not [name for name in names if name.startswith(f"{NODE_CONFIG_RECIPE}-")]
 
 
 # --- conf/nodes/<id>.conf: the local.conf fragment ---------------------------------------
@@ -190,10 +191,9 @@ def test_image(source, node_id, parsed):
     image = parsed(source, node_id)[IMAGE]
 
     installed = image.getVar("IMAGE_INSTALL").split()
-    assert f"aos-node-config-{node.id}" in installed
+    assert "aos-node-config" in installed
     assert f"packagegroup-aos-multinode-{node.role.name}" in installed
-    assert not [p for p in installed if p.startswith("aos-node-config-") and
-                p != f"aos-node-config-{node.id}"]
+    assert not [p for p in installed if p.startswith("aos-node-config-")]
     link = image.getVar("IMAGE_LINK_NAME")
     release = image.getVar("AOS_MULTINODE_RELEASE")
     assert f"-{config.device_id}-{node.id}-{release}" in link
@@ -253,20 +253,43 @@ def test_node_config_recipes(source, node_id, parsed):
     config = load(source)
     node = config.node(node_id)
     datastores = parsed(source, node_id)
-    for other in config.nodes:
-        recipe = datastores[f"aos-node-config-{other.id}"]
-        assert recipe.getVar("AOS_NODE_CONFIG_ID") == other.id
-        assert f"file://{other.id}/" in recipe.getVar("SRC_URI").split()
-        # Machine-specific config: its own package architecture, and only for its MACHINE.
-        assert recipe.getVar("PACKAGE_ARCH", False) == "${MACHINE_ARCH}"
-        compatible = recipe.getVar("COMPATIBLE_MACHINE")
-        assert re.match(compatible, other.machine)
-        assert bool(re.match(compatible, node.machine)) == (other.machine == node.machine)
-        for near in (f"{other.machine}x", f"x{other.machine}", "qemux86-64", "raspberrypi4"):
-            if near != other.machine:
-                assert not re.match(compatible, near), near
-        packages = recipe.getVar("PACKAGES").split()
-        assert packages and all(p.startswith(f"aos-node-config-{other.id}") for p in packages)
+    # One recipe: the fragment selects the node, whose folder alone it fetches.
+    recipe = datastores["aos-node-config"]
+    assert recipe.getVar("AOS_NODE_CONFIG_ID") == node.id
+    assert f"file://{node.id}/" in recipe.getVar("SRC_URI").split()
+    assert not [u for u in recipe.getVar("SRC_URI").split()
+                if u.startswith("file://") and u not in (f"file://{node.id}/", "file://COPYING.MIT")]
+    assert recipe.getVarFlag("SKIP_RECIPE", "aos-node-config") == ""
+    # Machine-specific config: its own package architecture, and only for its MACHINE.
+    assert recipe.getVar("PACKAGE_ARCH", False) == "${MACHINE_ARCH}"
+    compatible = recipe.getVar("COMPATIBLE_MACHINE")
+    assert re.match(compatible, node.machine)
+    for near in (f"{node.machine}x", f"x{node.machine}", "qemux86-64", "raspberrypi4"):
+        if near != node.machine:
+            assert not re.match(compatible, near), near
+    assert recipe.getVar("PACKAGES").split() == ["aos-node-config"]
+    # Every node's folder is there for its own build.
+    files = layer_of(source) / "recipes-core" / "aos-node-config" / "files"
+    folders = sorted(p.name for p in files.iterdir() if p.is_dir())
+    assert folders == sorted(n.id for n in config.nodes)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=example_id)
+def test_node_config_without_node_is_skipped(source):
+    """Without a node fragment the config recipe says what to do; with the fragment of a
+    node the device does not have, or on another MACHINE, it is incompatible."""
+    config = load(source)
+    parser = BitBakeParser(layer_of(source))
+    path = parser.layer / "recipes-core" / "aos-node-config" / "aos-node-config_1.0.bb"
+    recipe = parser.recipe(path)
+    reason = recipe.getVarFlag("SKIP_RECIPE", "aos-node-config")
+    assert reason and "conf/nodes/" in reason
+    node = config.nodes[0]
+    for node_id, machine in ((node.id, "another-machine"), ("not-a-node", node.machine)):
+        data = parser.node_data(node.id, machine)
+        data.setVar("AOS_MULTINODE_NODE_ID", node_id)
+        compatible = parser.recipe(path, data).getVar("COMPATIBLE_MACHINE")
+        assert compatible and not re.match(compatible, machine), (node_id, machine)
 
 
 @pytest.mark.parametrize("source,node_id", node_cases(EXAMPLES))
@@ -309,8 +332,9 @@ def test_local_files_and_license_checksums(source, parsed):
 @pytest.mark.parametrize("source", SOURCES, ids=example_id)
 def test_only_node_recipes_and_image_differ_between_nodes(source, parsed):
     """The build-cost design, checked on the parsed data: for nodes that share a MACHINE,
-    every recipe but the image expands to exactly the same values whichever node's
-    fragment is in local.conf. So BitBake gives their tasks the same signatures and builds
+    every recipe but the image and the config recipe expands to exactly the same values
+    whichever node's fragment is in local.conf; the config recipe's values differ only by
+    the node's id. So BitBake gives their tasks the same signatures and builds
     them once."""
     config = load(source)
     by_machine = {}
@@ -333,6 +357,16 @@ def test_only_node_recipes_and_image_differ_between_nodes(source, parsed):
                     continue
                 a, b = _expanded(d, node_vars), _expanded(second[name], node_vars)
                 differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                if name == NODE_CONFIG_RECIPE:
+                    # The config recipe differs by the node it installs, and by nothing else:
+                    # each differing value names its node (and the same with the names swapped).
+                    def named(value: object, node: str) -> str:
+                        return re.sub(rf"(?<![\w-]){re.escape(node)}(?![\w-])", "<node>",
+                                      str(value))
+                    assert differ and all(
+                        named(a[k], nodes[0].id) == named(b[k], other.id) != str(a[k])
+                        for k in differ), (name, differ)
+                    continue
                 assert not differ, f"{name} differs between {nodes[0].id} and {other.id}: " \
                                    f"{differ}"
 

@@ -30,6 +30,12 @@ INLINE_PYTHON_LINES = {
         re.compile(r"^SKIP_RECIPE\[aos-multinode-image\] = \"\$\{@"),
         re.compile(r"^WKS_FILE :?= \"\$\{@"),
         re.compile(r"^do_image_wic\[depends\] \+= \"\$\{@")),
+    f"{LAYER}/recipes-core/aos-node-config/aos-node-config_1.0.bb": (
+        re.compile(r"^SKIP_RECIPE\[aos-node-config\] = \"\$\{@'' if "
+                   r"d.getVar\('AOS_NODE_CONFIG_ID'\) else 'no node selected: [^'\"$]*'\}\"$"),
+        re.compile(r"^COMPATIBLE_MACHINE = \"\$\{@d\.getVarFlag\('AOS_NODE_CONFIG_MACHINE', "
+                   r"d\.getVar\('AOS_NODE_CONFIG_ID'\)\) or '\^\$' if "
+                   r"d\.getVar\('AOS_NODE_CONFIG_ID'\) else ''\}\"$")),
     f"{LAYER}/conf/aos-multinode-device.conf": (
         re.compile(r"^AOS_ARCHITECTURE = \"\$\{@"),),
 }
@@ -179,10 +185,10 @@ def check_with_bitbake(layer: Path, config) -> None:
         assert d.getVar("AOS_MULTINODE_NODE_ID") == node.id
         parsed = {recipe_name(path): parser.recipe(path, d) for path in recipes(layer)}
         image = parsed["aos-multinode-image"].getVar("IMAGE_INSTALL").split()
-        assert f"aos-node-config-{node.id}" in image
+        assert "aos-node-config" in image
         assert f"packagegroup-aos-multinode-{node.role.name}" in image
-        assert re.match(parsed[f"aos-node-config-{node.id}"].getVar("COMPATIBLE_MACHINE"),
-                        node.machine)
+        assert re.match(parsed["aos-node-config"].getVar("COMPATIBLE_MACHINE"), node.machine)
+        assert parsed["aos-node-config"].getVar("AOS_NODE_CONFIG_ID") == node.id
         assert node.id in parsed["aos-multinode-image"].getVar("IMAGE_LINK_NAME")
 
 

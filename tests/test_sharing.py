@@ -55,11 +55,11 @@ BASE = [("zlib", "do_compile", "1"), ("zlib", "do_install", "2"), ("busybox", "d
 
 
 def test_added_tasks_are_the_ones_with_another_signature_or_new():
-    reference = tasks(*BASE, ("aos-node-config-a", "do_install", "4"))
+    reference = tasks(*BASE, ("aos-node-config", "do_install", "4"))
     node = tasks(*BASE[:2], ("busybox", "do_compile", "X"),
-                 ("aos-node-config-b", "do_install", "4"))
+                 ("aos-node-config", "do_install", "5"))
     added = sharing.added_tasks(reference, node)
-    assert [key.label for key in added] == ["aos-node-config-b:do_install", "busybox:do_compile"]
+    assert [key.label for key in added] == ["aos-node-config:do_install", "busybox:do_compile"]
     assert sharing.unique_tasks([reference, node]) == 6
 
 
@@ -80,8 +80,9 @@ FRAGMENT = frozenset({"AOS_MULTINODE_NODE_ID", "AOS_NODE_HOSTNAME", "AOS_MULTINO
 
 
 @pytest.mark.parametrize("recipe,node,found,expected", [
-    ("aos-node-config-b", "same", None, "node-config"),
-    ("aos-node-config-a", "same", None, "other"),
+    ("aos-node-config", "same", None, "node-config"),
+    # The per-node recipes of earlier versions are no longer the layer's.
+    ("aos-node-config-b", "same", None, "other"),
     ("aos-multinode-image", "same", None, "image"),
     ("packagegroup-aos-multinode-worker", "same", None, "role"),
     # meta-aos's per-node configuration: changed by the node's hostname only.
@@ -130,7 +131,7 @@ def test_group_by_machine_follows_the_node_index():
 def image_tasks(count: int, node: str, image_hash: str) -> dict:
     """A node with `count` shared tasks, its own config recipe and image tasks."""
     out = tasks(*[(f"recipe{i}", "do_compile", str(i)) for i in range(count)])
-    out.update(tasks((f"aos-node-config-{node}", "do_install", "c"),
+    out.update(tasks(("aos-node-config", "do_install", f"c{node}"),
                      ("aos-multinode-image", "do_rootfs", image_hash),
                      ("aos-multinode-image", "do_image_wic", image_hash)))
     return out
@@ -146,7 +147,7 @@ def test_report_goal_met_for_identity_only_nodes():
     assert len(extra.added) == 3 and extra.tasks == 1003
     assert extra.percent == pytest.approx(300 / 1003)
     assert [(r.recipe, r.tasks, r.category) for r in extra.recipes] == [
-        ("aos-multinode-image", 2, "image"), ("aos-node-config-b", 1, "node-config")]
+        ("aos-multinode-image", 2, "image"), ("aos-node-config", 1, "node-config")]
     assert extra.goal_met and report.goal_met
     assert extra.identity_percent == extra.percent
     assert extra.differences == []
@@ -184,7 +185,7 @@ def test_report_splits_identity_and_role():
                                  "kernel linux-yocto-rt (reference: default)"]
     assert [(r.recipe, r.tasks, r.category) for r in extra.recipes] == [
         ("aos-multinode-image", 2, "image"), ("linux-yocto-rt", 2, "role"),
-        ("aos-node-config-rt0", 1, "node-config"), ("recipe1", 1, "role")]
+        ("aos-node-config", 1, "node-config"), ("recipe1", 1, "role")]
     assert (extra.tasks_in("image", "node-config", "identity"), extra.tasks_in("role")) == (3, 3)
     assert extra.goal_met and report.goal_met
     assert report.groups[1].extras == [] and report.groups[1].ratio == 1.0
@@ -267,7 +268,7 @@ def test_recipe_evidence_summarises_per_recipe():
     key = TaskKey("arch/nodeinfo/1.0", "do_install")
     other = TaskKey("arch/image/1.0", "do_rootfs")
     other2 = TaskKey("arch/image/1.0", "do_image")
-    new = TaskKey("arch/aos-node-config-b/1.0", "do_install")
+    new = TaskKey("arch/aos-node-config/1.0", "do_install")
     pairs = {key: (SIG_REF, sig(varvals={"NODE_ID": "b"})),
              other: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z2"})),
              other2: (SIG_REF, sig(runtaskhashes={"zlib:do_install": "z3"})),
@@ -278,7 +279,7 @@ def test_recipe_evidence_summarises_per_recipe():
     assert found["nodeinfo"].variables == {"NODE_ID": 1}
     assert found["image"].cause_texts() == ["dependencies only (2 tasks)"]
     assert found["image"].kinds == {"dependencies"} and not found["image"].variables
-    assert found["aos-node-config-b"].kinds == {"new"}
+    assert found["aos-node-config"].kinds == {"new"}
 
 
 @pytest.mark.parametrize("ref,new,expected", [
@@ -318,3 +319,68 @@ def test_dependants_take_the_worst_category_of_their_changed_dependencies():
     got = sharing.categories(found, node, reference, found)
     assert got == {"glibc": "other", "aos-iamanager": "identity", "busybox": "other",
                    "aos-sm": "identity", "curl": "other", "htop": "other"}
+
+
+# --- heavy tasks -----------------------------------------------------------------------
+
+CORE = [("aos-core", t, "1") for t in ("do_fetch", "do_configure", "do_compile", "do_install",
+                                       "do_populate_sysroot", "do_package", "do_packagedata",
+                                       "do_package_write_ipk")]
+
+
+def heavy_case(changed: dict[str, str]):
+    """Two nodes of one role; node b's aos-core tasks named in `changed` get other hashes."""
+    reference = image_tasks(100, "a", "1")
+    reference.update(tasks(*CORE))
+    node = image_tasks(100, "b", "2")
+    node.update(tasks(*[(r, t, changed.get(t, h)) for r, t, h in CORE]))
+    nodes = [NodeInfo("a", "m", "gpu", index=0), NodeInfo("b", "m", "gpu", index=1)]
+    (extra,) = sharing.sharing_report(nodes, {"a": reference, "b": node}).groups[0].extras
+    return extra
+
+
+def test_heavy_tasks_that_differ_are_named_apart_from_the_light():
+    """meta-aos's node values in do_fetch[vardeps]: every task of the recipe differs."""
+    extra = heavy_case({t: "x" for _, t, _ in CORE})
+    assert [k.label for k in extra.heavy] == [
+        "aos-core:do_compile", "aos-core:do_configure", "aos-core:do_install"]
+    assert extra.rerun == extra.heavy
+    # The image and the config recipe (do_install) are light: the layer compiles nothing.
+    assert extra.light == len(extra.added) - 3 == 8
+    assert not extra.heavy_goal_met
+    text = sharing.format_report(sharing.SharingReport([], 0, 0, 0))
+    assert "heavy" not in text
+    data = extra.as_dict()
+    assert data["heavy_tasks"] == [k.label for k in extra.heavy]
+    assert data["heavy_goal_met"] is False and data["light_tasks"] == 8
+
+
+@pytest.mark.parametrize("changed,rerun", [
+    # Only the packaging differs (the node's values written after do_install): do_package
+    # misses the sstate cache, and a build directory of its own has no do_install to take
+    # it from, so configure, compile and install run again although their signatures match.
+    ({"do_package": "x", "do_packagedata": "x", "do_package_write_ipk": "x"},
+     ["aos-core:do_compile", "aos-core:do_configure", "aos-core:do_install"]),
+    ({"do_populate_sysroot": "x"},
+     ["aos-core:do_compile", "aos-core:do_configure", "aos-core:do_install"]),
+    # Only the package files' stage after do_package: restored from do_package's sstate.
+    ({"do_package_write_ipk": "x"}, []),
+    ({}, []),
+])
+def test_heavy_tasks_run_again_when_their_setscene_task_misses(changed, rerun):
+    extra = heavy_case(changed)
+    assert extra.heavy == []
+    assert [k.label for k in extra.rerun] == rerun
+    assert extra.heavy_goal_met == (not rerun)
+
+
+def test_heavy_report_text_names_each_recipe():
+    reference = image_tasks(10, "a", "1")
+    reference.update(tasks(*CORE))
+    node = image_tasks(10, "b", "2")
+    node.update(tasks(*[(r, t, "x" if t == "do_package" else h) for r, t, h in CORE]))
+    nodes = [NodeInfo("a", "m", "gpu", index=0), NodeInfo("b", "m", "gpu", index=1)]
+    text = sharing.format_report(sharing.sharing_report(nodes, {"a": reference, "b": node}))
+    assert ("heavy tasks (configure/compile/install of code) that differ: 0, light: 4; "
+            "heavy tasks run again: 3 (NOT met: the same role as a recompiles)") in text
+    assert "aos-core: do_configure, do_compile, do_install" in text

@@ -8,8 +8,9 @@ recipe that reads the per-node variable, and why.
 The layer: a minimal conf/bitbake.conf, classes/base.bbclass with compile/install/build
 tasks (do_install depends on the DEPENDS' do_install, as populate_sysroot does), and the
 recipes zlib, app (DEPENDS zlib), nodeinfo (reads NODE_ID) and aos-multinode-image
-(DEPENDS app nodeinfo aos-node-config-<node>), plus one aos-node-config-<node> per node,
-like the generated layer. BitBake's cooker and runqueue are not in bitbake-setup, so
+(DEPENDS app nodeinfo aos-node-config), and aos-node-config, which installs the files of
+the node NODE_ID names, like the generated layer. BitBake's cooker and runqueue are not in
+bitbake-setup, so
 `signature_run` orders the tasks itself and calls bb.siggen's prep_taskhash, get_taskhash
 and dump_sigtask as the runqueue does.
 """
@@ -69,7 +70,8 @@ RECIPES = {
     "app_2.0.bb": 'DEPENDS = "zlib"\n',
     "nodeinfo_1.0.bb": "do_install:append() {\n    echo '${NODE_ID}' > node-id\n}\n",
     "aos-multinode-image_1.0.bb":
-        'DEPENDS = "app nodeinfo aos-node-config-${NODE_ID}"\n',
+        'DEPENDS = "app nodeinfo aos-node-config"\n',
+    "aos-node-config_1.0.bb": "do_install:append() {\n    echo 'config of ${NODE_ID}'\n}\n",
 }
 
 
@@ -103,9 +105,6 @@ def write_layer(root: Path, naive: bool = False) -> Path:
     (layer / "classes" / "base.bbclass").write_text(NAIVE_BASE_CLASS if naive else BASE_CLASS)
     for name, text in RECIPES.items():
         (layer / "recipes" / name).write_text(text)
-    for node in NODES:
-        (layer / "recipes" / f"aos-node-config-{node}_1.0.bb").write_text(
-            f"do_install:append() {{\n    echo 'config of {node}'\n}}\n")
     return layer
 
 
@@ -211,11 +210,11 @@ def test_layout_is_what_bitbake_writes(recorded):
     signatures = verify.collect_signatures(stamps)
     assert TaskKey(f"{MACHINE}-linux/nodeinfo/1.0", "do_install") in signatures
     # The image's task graph: compile and install of zlib, app, nodeinfo and
-    # aos-node-config-a (do_install depends on the DEPENDS' do_install), and the image's
+    # aos-node-config (do_install depends on the DEPENDS' do_install), and the image's
     # compile, install and build.
     assert len(signatures) == 11
     assert {key.recipe for key in signatures} == {"zlib", "app", "nodeinfo",
-                                                  "aos-node-config-a", "aos-multinode-image"}
+                                                  "aos-node-config", "aos-multinode-image"}
 
 
 def test_sigdata_files_read_back(recorded):
@@ -239,8 +238,7 @@ def test_generated_design_adds_only_the_node_recipes(recorded):
     (group,) = report.groups
     assert group.reference.node == "a" and group.reference_tasks == 11
     for extra in group.extras:
-        node = extra.node.node
-        assert {r.recipe for r in extra.recipes} == {"nodeinfo", f"aos-node-config-{node}",
+        assert {r.recipe for r in extra.recipes} == {"nodeinfo", "aos-node-config",
                                                      "aos-multinode-image"}
         by_name = {r.recipe: r for r in extra.recipes}
         # nodeinfo reads NODE_ID in do_install: only that task differs.
@@ -248,21 +246,26 @@ def test_generated_design_adds_only_the_node_recipes(recorded):
         # It reads only the node's own variable: identity, as meta-aos's per-node recipes.
         assert by_name["nodeinfo"].category == "identity"
         assert any("variables: NODE_ID" in c for c in by_name["nodeinfo"].causes)
-        assert any("new task" in c for c in by_name[f"aos-node-config-{node}"].causes)
-        assert by_name[f"aos-node-config-{node}"].category == "node-config"
+        # The one config recipe differs by the node it installs, in do_install only.
+        assert by_name["aos-node-config"].causes == ["variables: NODE_ID (1 task)"]
+        assert by_name["aos-node-config"].category == "node-config"
         assert by_name["aos-multinode-image"].category == "image"
         # zlib and app are shared: no variable of theirs differs between nodes.
         assert "zlib" not in by_name and "app" not in by_name
-        # nodeinfo:do_install, the new config recipe's two tasks, the image's install and
-        # build (its compile does not depend on anything that differs).
-        assert len(extra.added) == 5
-        assert extra.variables == {"NODE_ID": 1}
+        # nodeinfo:do_install, the config recipe's do_install (its compile is shared), the
+        # image's install and build (its compile does not depend on anything that differs).
+        assert len(extra.added) == 4
+        assert extra.variables == {"NODE_ID": 2}
         assert by_name["aos-multinode-image"].causes == ["dependencies only (2 tasks)"]
-        assert extra.tasks_in("node-config", "image", "identity") == 5
+        assert extra.tasks_in("node-config", "image", "identity") == 4
         assert extra.tasks_in("other") == extra.tasks_in("role") == 0
-    # a (11) + 5 per extra node = 21 unique tasks.
-    assert group.unique_tasks == 21
-    assert report.ratio == pytest.approx(21 / 11)
+        # Heavy: nodeinfo's do_install (the layer's own recipes compile nothing).
+        assert [k.label for k in extra.heavy] == [k.label for k in extra.rerun] == [
+            "nodeinfo:do_install"]
+        assert extra.light == 3
+    # a (11) + 4 per extra node = 19 unique tasks.
+    assert group.unique_tasks == 19
+    assert report.ratio == pytest.approx(19 / 11)
 
 
 def test_only_the_recipe_reading_the_variable_has_a_variable_cause(recorded):
@@ -280,7 +283,8 @@ def test_only_the_recipe_reading_the_variable_has_a_variable_cause(recorded):
     assert {name for found in evidence.values() for name in found.variables} == {"NODE_ID"}
     roots = [key.recipe for key, (ref, new) in pairs.items()
              if ref is not None and causes.differing_variables(ref, new)]
-    assert roots == ["nodeinfo"]
+    # nodeinfo reads NODE_ID, and so does the config recipe (the node it installs).
+    assert sorted(roots) == ["aos-node-config", "nodeinfo"]
 
 
 def test_naive_global_changes_every_task(recorded):
@@ -293,15 +297,15 @@ def test_naive_global_changes_every_task(recorded):
     assert len(extra.added) == extra.tasks == 11
     assert not extra.goal_met
     assert {r.recipe for r in extra.recipes} == {"zlib", "app", "nodeinfo",
-                                                 "aos-multinode-image", "aos-node-config-b"}
+                                                 "aos-multinode-image", "aos-node-config"}
     zlib = next(r for r in extra.recipes if r.recipe == "zlib")
     assert any("DISTRO_FEATURES" in cause for cause in zlib.causes)
     # DISTRO_FEATURES is not the node's fragment: zlib, app, nodeinfo are 'other'.
     assert zlib.category == "other" and extra.tasks_in("other") == 6
-    # Every do_compile reads DISTRO_FEATURES: those of the four recipes both nodes build
-    # differ by it (aos-node-config-b is new, nothing to compare with).
-    assert extra.variables == {"DISTRO_FEATURES": 4, "NODE_ID": 1}
-    assert "variables that differ (tasks examined): DISTRO_FEATURES (4), NODE_ID (1)" in \
+    # Every do_compile reads DISTRO_FEATURES: those of the five recipes both nodes build
+    # differ by it.
+    assert extra.variables == {"DISTRO_FEATURES": 5, "NODE_ID": 2}
+    assert "variables that differ (tasks examined): DISTRO_FEATURES (5), NODE_ID (2)" in \
         sharing.format_report(report)
     assert report.ratio == pytest.approx(2.0)
 

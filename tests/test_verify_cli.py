@@ -155,7 +155,10 @@ def test_clean_run_writes_build_dirs_and_reports_sharing(gateway, not_root, caps
     assert "MACHINE qemuarm64: reference node a, 404 tasks" in stdout
     assert ("b: +4 of 404 tasks (0.99 %) over a: identity 4 (0.99 %), role 0, other 0; "
             "goal met") in stdout
-    assert "aos-node-config-b [node-config]" in stdout
+    assert "aos-node-config [node-config]" in stdout
+    # The config recipe and the image compile nothing: no heavy task.
+    assert ("heavy tasks (configure/compile/install of code) that differ: 0, light: 4; "
+            "heavy tasks run again: 0\n") in stdout
     assert "aos-multinode-image [image]" in stdout
     assert "All 2 nodes: 408 unique tasks / 404 tasks of one node = 1.010" in stdout
     assert stdout.rstrip().splitlines()[-1].startswith("OK: 0 error(s)")
@@ -177,8 +180,9 @@ def test_json(gateway, not_root, capsys):
     extra = sharing["machines"][0]["extra_nodes"][0]
     assert extra["added_tasks"] == 4 and extra["goal_met"] is True
     assert extra["added_percent"] == pytest.approx(0.398, abs=0.001)
-    assert {r["recipe"] for r in extra["recipes"]} == {"aos-node-config-b",
+    assert {r["recipe"] for r in extra["recipes"]} == {"aos-node-config",
                                                        "aos-multinode-image"}
+    assert extra["heavy_tasks"] == extra["heavy_rerun"] == [] and extra["light_tasks"] == 4
     assert sharing["ratio"] == pytest.approx(1008 / 1004, abs=1e-4)
     assert data["summary"] == {"errors_in_layer": 0, "warnings_in_layer": 0,
                                "errors_elsewhere": 0, "warnings_elsewhere": 0}

@@ -42,9 +42,9 @@ LAYER_DIR = "meta-aos-multinode"
 COLLECTION = "aos-multinode"
 IMAGE = "aos-multinode-image"
 AGENT_RECIPE = "aos-cluster-agent"
-# Recipe name prefixes: one config recipe per node, one packagegroup per role; every other
-# recipe of the layer starts with RECIPE_PREFIX.
-NODE_CONFIG_PREFIX = "aos-node-config-"
+# One config recipe for every node (the node fragment selects the node), one packagegroup
+# per role (name prefix); every other recipe of the layer starts with RECIPE_PREFIX.
+NODE_CONFIG_RECIPE = "aos-node-config"
 PACKAGEGROUP_PREFIX = "packagegroup-aos-multinode-"
 RECIPE_PREFIX = "aos-multinode-"
 # Where the per-node fragments live (a node's local.conf does `require conf/nodes/<id>.conf`).

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from aos_multinode import __version__, aos_node
-from aos_multinode.contract import COLLECTION, IMAGE, KERNEL_ENABLEMENT, LAYER_DIR
+from aos_multinode.contract import (COLLECTION, IMAGE, KERNEL_ENABLEMENT, LAYER_DIR,
+                                    NODE_CONFIG_RECIPE)
 from aos_multinode.generation.cluster import CONFIG_FILE, cluster_config
 from aos_multinode.unitconfig.model import Node, Role, UnitConfig
 from aos_multinode.unitconfig.topology import to_mermaid
@@ -290,7 +291,7 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     data(f"{device}/files/cluster.json", _json(cluster_config(config, release)))
     add(f"{device}/files/hosts", f"layer/{device}/files/hosts.j2", hosts=hosts_lines(config))
     node_config = "recipes-core/aos-node-config"
-    add(f"{node_config}/aos-node-config.inc", f"layer/{node_config}/aos-node-config.inc.j2")
+    add(f"{node_config}/{NODE_CONFIG_RECIPE}_1.0.bb", f"layer/{node_config}/aos-node-config.bb.j2")
     for node in config.nodes:
         files += _plan_node(config, node, release, base, yocto)
     return sorted(files, key=lambda f: f.relpath)
@@ -308,8 +309,6 @@ def _plan_node(config: UnitConfig, node: Node, release: str, base: dict,
                     ctx, facts=node_facts(node, ctx["variables"])),
         PlannedFile(f"{LAYER_DIR}/conf/multiconfig/{node.id}.conf",
                     "layer/conf/multiconfig/node.conf.j2", ctx),
-        PlannedFile(f"{node_config}/aos-node-config-{node.id}_1.0.bb",
-                    "layer/recipes-core/aos-node-config/aos-node-config-node.bb.j2", ctx),
         PlannedFile(f"{files_dir}/node.conf", "layer/recipes-core/aos-node-config/files/"
                     "node.conf.j2", ctx),
     ]

@@ -14,8 +14,8 @@ from aos_multinode import contract
 # Our recipe names: a message naming one concerns the generated layer.
 OUR_RECIPES = re.compile(r"(?<![\w./-])("
                          + "|".join(f"{re.escape(prefix)}[A-Za-z0-9][\\w+-]*" for prefix in
-                                    (contract.NODE_CONFIG_PREFIX, contract.PACKAGEGROUP_PREFIX,
-                                     contract.RECIPE_PREFIX))
+                                    (contract.PACKAGEGROUP_PREFIX, contract.RECIPE_PREFIX))
+                         + f"|{re.escape(contract.NODE_CONFIG_RECIPE)}"
                          + f"|{re.escape(contract.AGENT_RECIPE)})" + r"(?![\w/])")
 # Messages that do not concern the generated layer, shown in the text report without -v.
 # The layer's collection, as BitBake names it in layer dependency errors.

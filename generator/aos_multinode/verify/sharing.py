@@ -35,6 +35,13 @@ ROLE_VARIABLES = frozenset({contract.NODE_ROLE_VAR, contract.NODE_MAIN_VAR, "AOS
 # Kinds of cause a role difference explains: a recipe the other role does not build, and
 # the code, files and values meta-aos's role overrides (aos-main-node, ...) choose.
 ROLE_KINDS = frozenset({"new", "code", "files"})
+# The heavy kinds of task: where a recipe's code is configured, compiled and installed.
+# They have no sstate of their own: a build directory that lacks the recipe's work folder
+# (every node has a TMPDIR of its own) runs them whenever one of the recipe's setscene tasks
+# that takes their output (REBUILDING) misses the sstate cache, even if their own
+# signatures are shared. Everything else (fetch, unpack, packaging, the image) is light.
+HEAVY_TASKS = frozenset({"do_configure", "do_compile", "do_install", "do_compile_kernelmodules"})
+REBUILDING = frozenset({"do_populate_sysroot", "do_package", "do_deploy"})
 # Differ only because verify gives every node a build directory of its own (openembedded-
 # core's image tasks have ${TOPDIR} in their [dirs]); builds of one directory share them.
 BUILD_DIRECTORY_VARIABLES = frozenset({"TOPDIR"})
@@ -114,7 +121,12 @@ class RecipeShare:
 
 @dataclass
 class ExtraNode:
-    """An extra node of a MACHINE compared with the first node of that MACHINE."""
+    """An extra node of a MACHINE compared with the first node of that MACHINE.
+
+    `heavy` are the heavy tasks (HEAVY_TASKS of a recipe that compiles code) whose
+    signature differs; `rerun` the heavy tasks the node's build runs again after the
+    reference's filled the sstate cache: those, plus every heavy task of a recipe one of
+    whose REBUILDING setscene tasks differs."""
 
     node: NodeInfo
     reference: NodeInfo
@@ -122,6 +134,23 @@ class ExtraNode:
     added: list[TaskKey]
     recipes: list[RecipeShare]
     variables: dict[str, int] = field(default_factory=dict)
+    heavy: list[TaskKey] = field(default_factory=list)
+    rerun: list[TaskKey] = field(default_factory=list)
+
+    @property
+    def light(self) -> int:
+        """Return how many added tasks are light (not heavy)."""
+        return len(self.added) - len(self.heavy)
+
+    @property
+    def same_role(self) -> bool:
+        return self.node.role == self.reference.role and self.node.kernel == self.reference.kernel
+
+    @property
+    def heavy_goal_met(self) -> bool:
+        """Return True unless the node has the reference's role and kernel and still runs a
+        heavy task again (the design goal: an extra node of a role compiles nothing)."""
+        return not (self.same_role and self.rerun)
 
     @property
     def percent(self) -> float:
@@ -163,6 +192,9 @@ class ExtraNode:
                 "identity_percent": round(self.identity_percent, 3),
                 "role_tasks": self.tasks_in("role"), "other_tasks": self.tasks_in("other"),
                 "goal_met": self.goal_met, "differences": self.differences,
+                "heavy_tasks": [k.label for k in self.heavy],
+                "heavy_rerun": [k.label for k in self.rerun], "light_tasks": self.light,
+                "heavy_goal_met": self.heavy_goal_met,
                 "variables": self.variables, "recipes": [r.as_dict() for r in self.recipes]}
 
 
@@ -255,6 +287,27 @@ def unique_tasks(nodes: Iterable[Mapping[TaskKey, str]]) -> int:
     return len({item for tasks in nodes for item in tasks.items()})
 
 
+def compiles(recipe: str) -> bool:
+    """Return False for the recipes of the generated layer (images, packagegroups, the
+    config recipes: their configure and compile are noexec, their install copies files),
+    which compile nothing; True for every other recipe, whose code may be compiled."""
+    return not (recipe in (IMAGE, contract.NODE_CONFIG_RECIPE, contract.AGENT_RECIPE)
+                or recipe.startswith((contract.PACKAGEGROUP_PREFIX, contract.RECIPE_PREFIX)))
+
+
+def heavy_tasks(added: Iterable[TaskKey], node: Mapping[TaskKey, str]
+                ) -> tuple[list[TaskKey], list[TaskKey]]:
+    """Return (heavy tasks among `added`, heavy tasks of `node` that run again): a heavy
+    task runs again when it differs, or when a REBUILDING setscene task of its recipe
+    differs (its sstate misses, and its input comes from the heavy tasks, which have no
+    sstate)."""
+    added = list(added)
+    differ = sorted(k for k in added if k.task in HEAVY_TASKS and compiles(k.recipe))
+    rebuilt = {k.stamp for k in added if k.task in REBUILDING and compiles(k.recipe)}
+    rerun = sorted(set(differ) | {k for k in node if k.stamp in rebuilt and k.task in HEAVY_TASKS})
+    return differ, rerun
+
+
 def category(recipe: str, node: NodeInfo, reference: NodeInfo,
              evidence: Optional[Evidence] = None) -> str:
     """Return why a recipe's tasks are added for `node` over `reference`:
@@ -266,7 +319,7 @@ def category(recipe: str, node: NodeInfo, reference: NodeInfo,
     per-node configuration is); 'role', when the node's role or kernel differs, what that
     explains (new recipes, other code or files or values chosen by role overrides);
     'other' anything else: a cost the design does not allow."""
-    if recipe == f"{contract.NODE_CONFIG_PREFIX}{node.node}":
+    if recipe == contract.NODE_CONFIG_RECIPE:
         return "node-config"
     if recipe == IMAGE:
         return "image"
@@ -303,7 +356,7 @@ def categories(recipes: Iterable[str], node: NodeInfo, reference: NodeInfo,
            for recipe in recipes}
     followers = {recipe: evidence[recipe].dependencies for recipe in out
                  if recipe in evidence and evidence[recipe].kinds == {"dependencies"}
-                 and recipe != IMAGE and recipe != f"{contract.NODE_CONFIG_PREFIX}{node.node}"}
+                 and recipe not in (IMAGE, contract.NODE_CONFIG_RECIPE)}
     for _ in range(len(followers) + 1):
         changed = False
         for recipe, deps in followers.items():
@@ -379,9 +432,10 @@ def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKe
         for node in members[1:]:
             added = added_tasks(tasks[reference.node], tasks[node.node])
             found = evidence.get(node.node) or {}
+            heavy, rerun = heavy_tasks(added, tasks[node.node])
             extras.append(ExtraNode(node, reference, len(tasks[node.node]), added,
                                     by_recipe(added, node, reference, found),
-                                    _variable_counts(found.values())))
+                                    _variable_counts(found.values()), heavy, rerun))
         groups.append(MachineGroup(machine, reference, len(tasks[reference.node]), extras,
                                    unique_tasks(tasks[n.node] for n in members)))
     first = groups[0].reference_tasks if groups else 0
@@ -416,6 +470,15 @@ def format_report(report: SharingReport, max_recipes: int = 12) -> str:
     return "\n".join(lines)
 
 
+def _heavy_by_recipe(keys: Iterable[TaskKey]) -> list[tuple[str, list[str]]]:
+    """Return the heavy tasks grouped by recipe, in task order."""
+    grouped: dict[str, list[TaskKey]] = {}
+    for key in keys:
+        grouped.setdefault(key.recipe, []).append(key)
+    return [(recipe, [k.task for k in sorted(found, key=lambda k: task_rank(k.task))])
+            for recipe, found in sorted(grouped.items())]
+
+
 def _extra_lines(extra: ExtraNode, max_recipes: int) -> list[str]:
     goal = ("goal met" if extra.goal_met else
             f"goal NOT met (identity < {GOAL_PERCENT:g} %, nothing 'other')")
@@ -423,6 +486,13 @@ def _extra_lines(extra: ExtraNode, max_recipes: int) -> list[str]:
              f"({extra.percent:.2f} %) over {extra.reference.node}: identity "
              f"{extra.tasks_in(*IDENTITY_CATEGORIES):,} ({extra.identity_percent:.2f} %), "
              f"role {extra.tasks_in('role'):,}, other {extra.tasks_in('other'):,}; {goal}"]
+    lines.append(f"      heavy tasks (configure/compile/install of code) that differ: "
+                 f"{len(extra.heavy)}, light: {extra.light:,}; heavy tasks run again: "
+                 f"{len(extra.rerun)}"
+                 + ("" if extra.heavy_goal_met else
+                    f" (NOT met: the same role as {extra.reference.node} recompiles)"))
+    for recipe, labels in _heavy_by_recipe(extra.rerun):
+        lines.append(f"        {recipe}: {', '.join(labels)}")
     if extra.differences:
         lines.append(f"      differs from {extra.reference.node} in: "
                      + "; ".join(extra.differences))
