@@ -13,8 +13,8 @@ from typing import Any, cast
 from aos_multinode.contract import (ALL_NODES, AOS_RELEASES, DEFAULT_AOS_VERSION,
                                     KERNEL_ENABLEMENT)
 from aos_multinode.errors import Finding, UnitConfigError
-from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
-                                 Threshold, UnitConfig)
+from aos_multinode.unitconfig.model import (Aos, Capabilities, CiSettings, Interface, Node,
+                                           Rebalance, Role, Threshold, UnitConfig)
 from aos_multinode.unitconfig.aos_limits import check_aos_limits
 from aos_multinode.unitconfig.source import Source, read_source
 from aos_multinode.unitconfig.scalars import INVALID, Context
@@ -424,6 +424,8 @@ def _build(data: dict, source_file: str) -> UnitConfig:
         nodes=nodes,
         rebalance=Rebalance(data["rebalance"]["enabled"],
                             Threshold(**policy["cpu"]), Threshold(**policy["ram"])),
+        ci=CiSettings(github_runs_on=tuple(data["build"]["ci"]["github_runs_on"]),
+                      gitlab_tags=tuple(data["build"]["ci"]["gitlab_tags"])),
     )
 
 

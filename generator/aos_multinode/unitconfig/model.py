@@ -94,6 +94,14 @@ class Aos:
 
 
 @dataclass(frozen=True)
+class CiSettings:
+    """build.ci: the runners of the image jobs."""
+
+    github_runs_on: tuple[str, ...] = ("self-hosted", "linux")
+    gitlab_tags: tuple[str, ...] = ("yocto",)
+
+
+@dataclass(frozen=True)
 class UnitConfig:
     source_file: str
     format_version: int
@@ -111,6 +119,7 @@ class UnitConfig:
     roles: tuple[Role, ...]
     nodes: tuple[Node, ...]
     rebalance: Rebalance
+    ci: CiSettings = CiSettings()
 
     @property
     def cluster_interface(self) -> Interface:

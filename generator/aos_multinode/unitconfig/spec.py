@@ -33,6 +33,21 @@ def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = 
     return Str(pattern, what, example, numbers_ok)
 
 
+# --- build.ci (issue 17): where and how the generated CI pipelines build images -----------
+RUNNER_LABEL = _safe("a runner label or tag (letters, digits, '.', '_', '+', '-'; at most 64)",
+                     "self-hosted")
+BUILD_CI = Struct({
+    "github_runs_on": Prop(Seq(RUNNER_LABEL, min_items=1), "labels of the GitHub Actions "
+                           "runners that build images (runs-on of the image jobs): a Yocto "
+                           "build needs tens of GB of disk and hours, more than a hosted "
+                           "runner gives", default=["self-hosted", "linux"]),
+    "gitlab_tags": Prop(Seq(RUNNER_LABEL), "tags of the GitLab runners that build images "
+                        "(tags of the image jobs; [] lets any runner take them)",
+                        default=["yocto"]),
+}, "CI pipelines")
+# -------------------------------------------------------------------------------------------
+
+
 UNIT_CONFIG = Struct({
     "format_version": Prop(FormatVersion(), "format of this file; only 1 exists", default=1),
     "device_id": Prop(DnsLabel(), "shared by every node of the device", required=True),
@@ -138,6 +153,10 @@ UNIT_CONFIG = Struct({
             "ram": Prop(_threshold(85, 70), "RAM load thresholds", default={}),
         }), "load thresholds that trigger rebalancing", default={}),
     }), "Dynamic Rebalance", default={}),
+    # build.ci (issue 17): a self-contained block
+    "build": Prop(Struct({
+        "ci": Prop(BUILD_CI, "CI pipelines (docs/team-infrastructure.md)", default={}),
+    }, "how the device is built"), "how the device is built", default={}),
 }, "aos-multinode Unit Config (format 1)")
 
 
