@@ -365,10 +365,12 @@ def check_pipeline_cost(checkout: Checkout, builder: Builder) -> dict:
     assert result.returncode == 0, result.stdout + result.stderr
     cost = json.loads(result.stdout)
     (checkout.out.parent / "pipeline-cost.json").write_text(result.stdout, encoding="utf-8")
-    assert [n for job in cost["jobs"] for n in job["nodes"]] == sorted(
-        checkout.nodes, key=lambda n: next(i for i, job in enumerate(cost["jobs"])
-                                           if n in job["nodes"]))
+    # Every node in exactly one job, the nodes of one MACHINE together.
     assert sorted(n for job in cost["jobs"] for n in job["nodes"]) == sorted(checkout.nodes)
+    machines = {node["node"]: node["machine"] for node in cost["nodes"]}
+    assert [len({machines[n] for n in job["nodes"]}) for job in cost["jobs"]] == \
+        [1] * len(cost["jobs"])
+    assert len(cost["jobs"]) == len(set(machines.values()))
     unique, total, naive = cost["unique_tasks"], cost["pipeline_tasks"], cost["naive_tasks"]
     assert unique > 1000 and total <= 1.05 * unique, cost
     assert naive == sum(n["tasks"] for n in cost["nodes"]) and naive > total, cost
