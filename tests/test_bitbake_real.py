@@ -334,6 +334,10 @@ def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builde
         client = bin_dir / "bitbake-hashclient"
         counts = [hashserv_requests(builder, client, address)]
         for node in checkout.nodes:
+            # BitBake keeps the unihashes it got in the build directory (bb_unihashes.dat)
+            # and asks the server only for the others: a kept work folder must forget them.
+            cache = checkout.out / ".aos-multinode-verify" / node / "cache"
+            (cache / "bb_unihashes.dat").unlink(missing_ok=True)
             args = [builder.python, "-m", "aos_multinode", "verify", checkout.out,
                     "--checkouts", checkout.kas_work, "--machine-conf", conf, "--json",
                     "--node", node]
@@ -343,9 +347,10 @@ def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builde
             data = json.loads(result.stdout)
             assert not any(n["bitbake_failed"] for n in data["nodes"]), data["nodes"]
             assert data["nodes"][0]["signatures"] > 1000, data["nodes"]
-            # stats itself is one request: more than that means this node's BitBake asked.
+            # stats itself is one request: BitBake asks for the unihash of every setscene
+            # task of the node's graph (thousands; the others keep their taskhash).
             counts.append(hashserv_requests(builder, client, address))
-            assert counts[-1] > counts[-2] + 1000, (node, counts)
+            assert counts[-1] > counts[-2] + 500, (node, counts)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
