@@ -359,7 +359,6 @@ def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builde
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=30)
         log.close()
-    assert not (serve / "hashserve.sock").exists() or server.returncode is not None
     check_pipeline_cost(checkout, builder)
 
 
