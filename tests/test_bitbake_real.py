@@ -22,9 +22,12 @@ checkout and build directory, and each node is parsed once per step.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -349,6 +352,9 @@ def test_sharing_of_two_nodes_of_one_machine(case: Case, builder: Builder):
                                                                         f"{IMAGE}:"))]
         assert extra["light_tasks"] == extra["added_tasks"] - len(extra["heavy_tasks"]) > 0
         assert extra["heavy_goal_met"], extra
+    # Every node of the example was verified: the pipeline cost of its generated CI.
+    if set(nodes) == set(checkout.nodes):
+        check_pipeline_cost(checkout, builder)
 
 
 def test_heavy_tasks_of_an_extra_node_of_one_role(builder: Builder):
@@ -399,3 +405,102 @@ def test_heavy_tasks_of_an_extra_node_of_one_role(builder: Builder):
         t for t in extra["heavy_rerun"] if t.startswith(("aos-node-config:", f"{IMAGE}:"))]
     # The goal an extra node of a role is measured against: not met with meta-aos 9.1.1.
     assert extra["heavy_goal_met"] is False
+
+
+# --------------------------------------------------------------------------- team scale (issue 17)
+
+HASHSERV_CASE = CASES[1]  # the ECU: three nodes, two MACHINEs, scarthgap's own bitbake
+
+
+def hashserv_requests(builder: Builder, client: Path, address: str) -> int:
+    """The number of requests the server answered so far (`bitbake-hashclient stats`)."""
+    result = builder.run([builder.python, client, "--address", address, "stats"],
+                         cwd=client.parent, timeout=60, offline=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return int(json.loads(result.stdout)["requests"]["num"])
+
+
+def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builder):
+    """A team's hash-equivalence server, as docs/team-infrastructure.md runs it: the
+    snapshot's own `bitbake-hashserv` (poky's bitbake) on a unix socket; every node's
+    `bitbake -S none` (through `aos-multinode verify --machine-conf` setting BB_HASHSERVE
+    and OEEquivHash) asks it for unihashes, node after node. Then `aos-multinode
+    pipeline-cost` on the signatures those runs wrote: the generated pipeline runs at most
+    1.05 x the unique tasks of all nodes, the naive matrix one full build per node."""
+    checkout = checkout_of(HASHSERV_CASE, builder)
+    if not (checkout.kas_work / "poky" / "bitbake" / "bin" / "bitbake-hashserv").is_file():
+        result = builder.kas(["checkout", "kas/main.yml:kas/offline-tests.yml"],
+                             cwd=checkout.out, kas_work=checkout.kas_work, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+    bin_dir = checkout.kas_work / "poky" / "bitbake" / "bin"
+    serve = checkout.out.parent / "hashserv"
+    shutil.rmtree(serve, ignore_errors=True)
+    serve.mkdir()
+    builder.give(serve)
+    address = f"unix://{serve / 'hashserve.sock'}"
+    conf = serve / "hashserv.conf"
+    conf.write_text(f'BB_SIGNATURE_HANDLER = "OEEquivHash"\nBB_HASHSERVE = "{address}"\n',
+                    encoding="utf-8")
+    builder.give(conf)
+    command = [builder.python, str(bin_dir / "bitbake-hashserv"), "--bind", address,
+               "--database", str(serve / "hashserv.db"), "--log", "INFO"]
+    if builder.as_root:
+        command = ["runuser", "-u", builder.user, "--", *command]
+    log = open(serve / "hashserv.log", "w", encoding="utf-8")
+    server = subprocess.Popen(command, cwd=serve, env=builder.env(), stdout=log,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        for _ in range(300):
+            if (serve / "hashserve.sock").exists() or server.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert server.poll() is None, (serve / "hashserv.log").read_text(encoding="utf-8")
+        client = bin_dir / "bitbake-hashclient"
+        counts = [hashserv_requests(builder, client, address)]
+        for node in checkout.nodes:
+            # BitBake keeps the unihashes it got in the build directory (bb_unihashes.dat)
+            # and asks the server only for the others: a kept work folder must forget them.
+            cache = checkout.out / ".aos-multinode-verify" / node / "cache"
+            (cache / "bb_unihashes.dat").unlink(missing_ok=True)
+            args = [builder.python, "-m", "aos_multinode", "verify", checkout.out,
+                    "--checkouts", checkout.kas_work, "--machine-conf", conf, "--json",
+                    "--node", node]
+            vlog = checkout.out.parent / f"verify-hashserv-{node}.log"
+            result = builder.run(args, cwd=checkout.out, timeout=3600, log=vlog)
+            assert result.stdout.strip(), vlog.read_text(encoding="utf-8")[-5000:]
+            data = json.loads(result.stdout)
+            assert not any(n["bitbake_failed"] for n in data["nodes"]), data["nodes"]
+            assert data["nodes"][0]["signatures"] > 1000, data["nodes"]
+            # stats itself is one request: BitBake asks for the unihash of every setscene
+            # task of the node's graph (thousands; the others keep their taskhash).
+            counts.append(hashserv_requests(builder, client, address))
+            assert counts[-1] > counts[-2] + 500, (node, counts)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        log.close()
+    check_pipeline_cost(checkout, builder)
+
+
+def check_pipeline_cost(checkout: Checkout, builder: Builder) -> dict:
+    """`aos-multinode pipeline-cost` on the signatures verify left for every node."""
+    result = builder.run([builder.python, "-m", "aos_multinode", "pipeline-cost", checkout.out,
+                          "--json"], cwd=checkout.out, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cost = json.loads(result.stdout)
+    (checkout.out.parent / "pipeline-cost.json").write_text(result.stdout, encoding="utf-8")
+    # Every node in exactly one job, the nodes of one MACHINE together.
+    assert sorted(n for job in cost["jobs"] for n in job["nodes"]) == sorted(checkout.nodes)
+    machines = {node["node"]: node["machine"] for node in cost["nodes"]}
+    assert [len({machines[n] for n in job["nodes"]}) for job in cost["jobs"]] == \
+        [1] * len(cost["jobs"])
+    assert len(cost["jobs"]) == len(set(machines.values()))
+    unique, total, naive = cost["unique_tasks"], cost["pipeline_tasks"], cost["naive_tasks"]
+    assert unique > 1000 and total <= 1.05 * unique, cost
+    assert naive == sum(n["tasks"] for n in cost["nodes"]) and naive > total, cost
+    return cost

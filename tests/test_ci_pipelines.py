@@ -1,8 +1,11 @@
 """The generated CI pipelines: GitHub Actions workflow and GitLab CI file.
 
 Validated offline with check-jsonschema's bundled vendor schemas and with actionlint, and
-checked for what they must do: a job per node, the node image as an artifact named by device,
-node and release, and a job that runs `aos-multinode generate --check` with the inputs of
+checked for what they must do: a job per MACHINE building its nodes in turn (the first
+MACHINE's job before the others), runner labels from build.ci, downloads and sstate on the
+runner and the team's sstate mirror and hash-equivalence server from CI variables, each
+node image as an artifact named by device, node and release, and a job that runs
+`aos-multinode generate --check` with the inputs of
 the run that wrote them (which is then run here too).
 """
 
@@ -115,71 +118,204 @@ def test_actionlint_accepts_the_workflow(outputs, example):
 
 # --------------------------------------------------------------------------- what the jobs do
 
+MACHINE_JOBS = {"three-node-ecu": [("genericx86-64", ["main", "rt0"]), ("genericarm64", ["gpu0"])],
+                "two-node-gateway": [("qemuarm64", ["a", "b"])]}
+
+
+def image_jobs_of(out: Path) -> tuple[dict, dict]:
+    """The image jobs of the GitHub workflow and of the GitLab file, by id."""
+    github = {k: v for k, v in workflow(out)["jobs"].items() if k.startswith("images-")}
+    lab = {k: v for k, v in gitlab(out).items() if k.startswith("aos-multinode-images-")}
+    return github, lab
+
+
+def build_steps(job: dict) -> list[dict]:
+    return [step for step in job["steps"] if step.get("name", "").startswith("Build node ")]
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_one_build_job_per_node(outputs, example):
+def test_one_image_job_per_machine_builds_its_nodes_in_turn(outputs, example):
+    """Every node is built exactly once, by the job of its MACHINE, in node order, in one
+    build directory; the first MACHINE's job goes first, the others wait for it."""
     out = outputs[example.stem]
-    nodes = node_ids(example)
-    image = workflow(out)["jobs"]["image"]
-    assert image["strategy"]["matrix"] == {"node": nodes}
-    assert image["strategy"]["fail-fast"] is False
-    assert image["needs"] == "generated-output"
-    job = gitlab(out)["aos-multinode-image"]
-    assert job["parallel"]["matrix"] == [{"NODE": nodes}]
-    assert job["needs"] == ["aos-multinode-generated-output"]
+    github, lab = image_jobs_of(out)
+    expected = MACHINE_JOBS[example.stem]
+    assert sorted(github) == [f"images-{n}" for n in range(1, len(expected) + 1)]
+    assert sorted(lab) == [f"aos-multinode-images-{n}" for n in range(1, len(expected) + 1)]
+    for number, (machine, nodes) in enumerate(expected, 1):
+        job = github[f"images-{number}"]
+        assert job["name"] == f"images of MACHINE {machine} (nodes {', '.join(nodes)})"
+        assert [step["env"]["KAS_FILE"] for step in build_steps(job)] == \
+            [f"kas/{node}.yml" for node in nodes]
+        lab_job = lab[f"aos-multinode-images-{number}"]
+        assert [line for line in lab_job["script"] if line.startswith("kas build")] == \
+            [f"kas build kas/{node}.yml" for node in nodes]
+        if number == 1:
+            assert job["needs"] == "generated-output"
+            assert lab_job["needs"] == ["aos-multinode-generated-output"]
+        else:
+            assert job["needs"] == ["generated-output", "images-1"]
+            assert lab_job["needs"] == ["aos-multinode-generated-output",
+                                        "aos-multinode-images-1"]
+    built = [step["env"]["KAS_FILE"] for job in github.values() for step in build_steps(job)]
+    assert sorted(built) == sorted(f"kas/{node}.yml" for node in node_ids(example))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_build_jobs_run_kas_build_on_the_node_files_in_the_kas_container(outputs, example):
     out = outputs[example.stem]
-    image = workflow(out)["jobs"]["image"]
-    assert image["container"]["image"] == "ghcr.io/siemens/kas/kas:5.5"
-    build = next(step for step in image["steps"] if step.get("name") == "Build")
-    assert build["env"]["KAS_FILE"] == "kas/${{ matrix.node }}.yml"
-    assert 'gosu builder kas build "$KAS_FILE"' in build["run"]  # BitBake refuses root
-    job = gitlab(out)["aos-multinode-image"]
-    assert job["image"] == "ghcr.io/siemens/kas/kas:5.5"
-    assert job["script"][0] == 'kas build kas/"$NODE.yml"'
+    github, lab = image_jobs_of(out)
+    for job in github.values():
+        assert job["container"]["image"] == "ghcr.io/siemens/kas/kas:5.5"
+        for step in build_steps(job):
+            assert step["run"] == 'gosu builder kas build "$KAS_FILE"'  # BitBake refuses root
+    for job in lab.values():
+        assert job["image"] == "ghcr.io/siemens/kas/kas:5.5"
     for node in node_ids(example):
         assert (out / "kas" / f"{node}.yml").is_file()
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_downloads_and_sstate_are_cached_inside_the_workspace(outputs, example):
+def test_image_jobs_run_on_self_hosted_runners_by_default(outputs, example):
+    github, lab = image_jobs_of(outputs[example.stem])
+    assert [job["runs-on"] for job in github.values()] == [["self-hosted", "linux"]] * len(github)
+    assert [job["tags"] for job in lab.values()] == [["yocto"]] * len(lab)
+    # The check job needs no Yocto runner.
+    assert workflow(outputs[example.stem])["jobs"]["generated-output"]["runs-on"] == \
+        "ubuntu-24.04"
+    assert "tags" not in gitlab(outputs[example.stem])["aos-multinode-generated-output"]
+
+
+def test_runner_labels_and_tags_come_from_the_unit_config(tmp_path):
+    repo_dir = tmp_path / "repo"
+    text = TWO_NODE.read_text() + ("build:\n  ci:\n    github_runs_on: [self-hosted, yocto-x64]"
+                                   "\n    gitlab_tags: []\n")
+    repo_dir.mkdir()
+    config = repo_dir / TWO_NODE.name
+    config.write_text(text)
+    out = generate_in_git(config, tmp_path / "gen", ".")
+    github, lab = image_jobs_of(out)
+    assert github["images-1"]["runs-on"] == ["self-hosted", "yocto-x64"]
+    assert "tags" not in lab["aos-multinode-images-1"]  # [] : any runner
+    for schema, path in (("vendor.github-workflows", WORKFLOW), ("vendor.gitlab-ci", GITLAB)):
+        result = check_jsonschema("--builtin-schema", schema, out / path)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("label", ["self hosted", "x;rm -rf /", "${{ github.token }}", ""])
+def test_a_runner_label_carries_no_code(tmp_path, label):
+    config = tmp_path / TWO_NODE.name
+    config.write_text(TWO_NODE.read_text() +
+                      f"build:\n  ci:\n    github_runs_on: [{json.dumps(label)}]\n")
+    result = run_aos("validate", config)
+    assert result.exit_code == 2, text_of(result)
+    assert "build.ci.github_runs_on[0]" in text_of(result)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_downloads_and_sstate_live_on_the_runner_and_the_team_servers_come_from_variables(
+        outputs, example):
+    """Downloads and sstate in a runner directory that outlives the job (AOS_YOCTO_CACHE),
+    the sstate mirror and the hash-equivalence server from CI variables, passed to BitBake
+    through kas (SSTATE_MIRRORS, BB_HASHSERVE) only when set."""
     out = outputs[example.stem]
-    image = workflow(out)["jobs"]["image"]
-    cache = next(step for step in image["steps"]
-                 if step.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"].splitlines() == [".cache/downloads", ".cache/sstate"]
-    build = next(step for step in image["steps"] if step.get("name") == "Build")
-    # In a container job ${{ github.workspace }} is the host's path: use $GITHUB_WORKSPACE.
+    github, lab = image_jobs_of(out)
+    # In a container job ${{ github.workspace }} is the host's path.
     assert not re.search(r"\$\{\{\s*github\.workspace", (out / WORKFLOW).read_text())
-    assert 'DL_DIR="$GITHUB_WORKSPACE/.cache/downloads"' in build["run"]
-    assert 'SSTATE_DIR="$GITHUB_WORKSPACE/.cache/sstate"' in build["run"]
-    job = gitlab(out)["aos-multinode-image"]
-    assert job["cache"]["paths"] == [".cache/downloads", ".cache/sstate"]
-    assert job["variables"]["DL_DIR"] == "$CI_PROJECT_DIR/.cache/downloads"
-    assert job["variables"]["SSTATE_DIR"] == "$CI_PROJECT_DIR/.cache/sstate"
+    for job in github.values():
+        assert job["container"]["volumes"] == [
+            "${{ vars.AOS_YOCTO_CACHE || '/srv/aos-multinode/yocto' }}:/yocto-cache"]
+        assert job["env"]["DL_DIR"] == "/yocto-cache/downloads"
+        assert job["env"]["SSTATE_DIR"] == "/yocto-cache/sstate-cache"
+        assert job["env"]["AOS_SSTATE_MIRROR"] == "${{ vars.AOS_SSTATE_MIRROR }}"
+        assert job["env"]["AOS_HASHSERV"] == "${{ vars.AOS_HASHSERV }}"
+        assert not [s for s in job["steps"] if s.get("uses", "").startswith("actions/cache")]
+        shared = next(step for step in job["steps"] if step.get("name") == "Shared state")
+        assert github_env_of(shared["run"], {}) == {}
+        assert github_env_of(shared["run"], {"AOS_SSTATE_MIRROR": "https://s.example/sstate/",
+                                              "AOS_HASHSERV": "hs.example:8686"}) == {
+            "SSTATE_MIRRORS": "file://.* https://s.example/sstate/PATH;downloadfilename=PATH",
+            "BB_HASHSERVE": "hs.example:8686"}
+    for job in lab.values():
+        assert job["cache"]["paths"] == [".cache/downloads", ".cache/sstate-cache"]
+        setup = [line for line in job["script"] if not line.startswith(("kas ", "mkdir -p deploy",
+                                                                         "cp "))]
+        assert shell_env_of(setup, {"CI_PROJECT_DIR": "/p"}) == {
+            "DL_DIR": "/p/.cache/downloads", "SSTATE_DIR": "/p/.cache/sstate-cache"}
+        assert shell_env_of(setup, {"CI_PROJECT_DIR": "/p", "AOS_YOCTO_CACHE": "/srv/y",
+                                    "AOS_SSTATE_MIRROR": "https://s.example",
+                                    "AOS_HASHSERV": "hs.example:8686"}) == {
+            "DL_DIR": "/srv/y/downloads", "SSTATE_DIR": "/srv/y/sstate-cache",
+            "SSTATE_MIRRORS": "file://.* https://s.example/PATH;downloadfilename=PATH",
+            "BB_HASHSERVE": "hs.example:8686"}
+
+
+WANTED = ("DL_DIR", "SSTATE_DIR", "SSTATE_MIRRORS", "BB_HASHSERVE")
+
+
+def github_env_of(script: str, variables: dict[str, str]) -> dict[str, str]:
+    """Run the step's script with `mkdir`/`chown` made harmless; return what it adds to
+    $GITHUB_ENV."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = Path(tmp) / "github_env"
+        env_file.touch()
+        env = {"PATH": os.environ["PATH"], "GITHUB_ENV": str(env_file), "GITHUB_WORKSPACE": tmp,
+               "DL_DIR": f"{tmp}/dl", "SSTATE_DIR": f"{tmp}/sstate", **variables}
+        script = script.replace("chown ", ": chown ")
+        result = subprocess.run(["sh", "-e", "-c", script], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+
+
+def shell_env_of(lines: list[str], variables: dict[str, str]) -> dict[str, str]:
+    """Run GitLab script lines (mkdir made harmless) in one shell; return WANTED exported."""
+    script = "\n".join(line.replace("mkdir -p", ": mkdir -p") for line in lines)
+    script += "\nenv -0"
+    result = subprocess.run(["sh", "-e", "-c", script], env={"PATH": os.environ["PATH"],
+                                                             **variables},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    pairs = dict(item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+    return {key: pairs[key] for key in WANTED if key in pairs}
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_artifacts_name_device_node_and_release(outputs, example):
     out = outputs[example.stem]
     device, release = DEVICES[example.stem], RELEASES[example.stem]
-    upload = next(step for step in workflow(out)["jobs"]["image"]["steps"]
-                  if step.get("uses", "").startswith("actions/upload-artifact@"))
-    assert upload["with"]["name"] == f"{device}-${{{{ matrix.node }}}}-{release}"
-    assert upload["with"]["if-no-files-found"] == "error"
-    stem = f"aos-multinode-image-{device}-${{{{ matrix.node }}}}-{release}-*.rootfs.wic"
-    # Each node builds in a TMPDIR of its own (kas/<node>.yml): build/tmp-<node>.
-    deploy = "build/tmp-${{ matrix.node }}/deploy/images/*"
-    assert upload["with"]["path"].splitlines() == [f"{deploy}/{stem}", f"{deploy}/{stem}.bmap"]
-    job = gitlab(out)["aos-multinode-image"]
-    assert job["artifacts"]["name"] == f"{device}-$NODE-{release}"
-    assert job["artifacts"]["paths"] == ["deploy/"]
-    copy = job["script"][-1]
-    assert copy.startswith("cp -L ") and copy.endswith(" deploy/")
-    assert f'build/tmp-"$NODE"/deploy/images/*/aos-multinode-image-{device}-"$NODE"-' \
-        f'{release}-*.rootfs.wic' in copy
+    github, lab = image_jobs_of(out)
+    uploads = {}
+    for job in github.values():
+        nodes = [step["env"]["KAS_FILE"][len("kas/"):-len(".yml")] for step in build_steps(job)]
+        steps = [step for step in job["steps"]
+                 if step.get("uses", "").startswith("actions/upload-artifact@")]
+        assert len(steps) == len(nodes)
+        for node, upload in zip(nodes, steps):
+            uploads[node] = upload
+            assert upload["with"]["name"] == f"{device}-{node}-{release}"
+            assert upload["with"]["if-no-files-found"] == "error"
+            stem = f"aos-multinode-image-{device}-{node}-{release}-*.rootfs.wic"
+            # Each node builds in a TMPDIR of its own (kas/<node>.yml): build/tmp-<node>.
+            deploy = f"build/tmp-{node}/deploy/images/*"
+            assert upload["with"]["path"].splitlines() == [f"{deploy}/{stem}",
+                                                           f"{deploy}/{stem}.bmap"]
+    assert sorted(uploads) == sorted(node_ids(example))
+    copied = []
+    for job in lab.values():
+        assert job["artifacts"]["paths"] == ["deploy/"]
+        for line in job["script"]:
+            if line.startswith("cp -L "):
+                node = re.search(r"build/tmp-([a-z0-9-]+)/", line)[1]
+                copied.append(node)
+                assert line.endswith(f" deploy/{device}-{node}-{release}/")
+                assert f"build/tmp-{node}/deploy/images/*/aos-multinode-image-{device}-" \
+                    f"{node}-{release}-*.rootfs.wic " in line
+                assert f"mkdir -p deploy/{device}-{node}-{release}" in job["script"]
+        assert job["artifacts"]["name"].startswith(f"{device}-")
+        assert job["artifacts"]["name"].endswith(f"-{release}")
+    assert sorted(copied) == sorted(node_ids(example))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
@@ -299,11 +435,9 @@ def test_paths_are_relative_to_the_repository_top(tmp_path):
     github, gitlab_check = check_job_commands(out)
     assert github == (f"aos-multinode generate {THREE_NODE.name} -o build-config --check")
     assert run_check(github, tmp_path / "repo").exit_code == 0
-    build = next(step for step in workflow(out)["jobs"]["image"]["steps"]
-                 if step.get("name") == "Build")
-    assert build["env"]["KAS_FILE"] == "build-config/kas/${{ matrix.node }}.yml"
-    assert gitlab(out)["aos-multinode-image"]["script"][0] == \
-        'kas build build-config/kas/"$NODE.yml"'
+    github, lab = image_jobs_of(out)
+    assert build_steps(github["images-1"])[0]["env"]["KAS_FILE"] == "build-config/kas/main.yml"
+    assert "kas build build-config/kas/main.yml" in lab["aos-multinode-images-1"]["script"]
     assert "- local: /build-config/.gitlab/ci/aos-multinode.yml" in (out / GITLAB).read_text()
     # GitHub only reads workflows at the top: the file says so.
     assert "copy this\n# file there" in (out / WORKFLOW).read_text()

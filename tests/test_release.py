@@ -44,11 +44,19 @@ def generated_release(out: Path, example: Path) -> set[str]:
     for name in ("include/common.yml", "all-nodes.yml"):
         found |= set(re.findall(r"release ([^\s),]+)", (out / "kas" / name).read_text()))
     workflow = load_yaml(out / ".github" / "workflows" / "aos-multinode.yml")
-    upload = next(step for step in workflow["jobs"]["image"]["steps"]
-                  if step.get("uses", "").startswith("actions/upload-artifact"))
-    found.add(upload["with"]["name"].split("}}-", 1)[1])  # DEVICE-${{ matrix.node }}-RELEASE
+    nodes = node_ids(example)
+    for job_id, job in workflow["jobs"].items():
+        for step in job["steps"] if job_id.startswith("images-") else []:
+            if step.get("uses", "").startswith("actions/upload-artifact"):
+                name = step["with"]["name"]  # DEVICE-NODE-RELEASE
+                node = next(n for n in nodes if f"-{n}-" in name)
+                found.add(name.split(f"-{node}-", 1)[1])
     gitlab = load_yaml(out / ".gitlab" / "ci" / "aos-multinode.yml")
-    found.add(gitlab["aos-multinode-image"]["artifacts"]["name"].split("$NODE-", 1)[-1])
+    for job_id, job in gitlab.items():
+        for line in job["script"] if job_id.startswith("aos-multinode-images-") else []:
+            if line.startswith("mkdir -p deploy/"):  # deploy/DEVICE-NODE-RELEASE
+                node = next(n for n in nodes if f"-{n}-" in line)
+                found.add(line.split(f"-{node}-", 1)[1])
     return found
 
 

@@ -58,6 +58,8 @@ def test_every_contract_key_is_described(schema):
     assert set(schema["required"]) == {"device_id", "network", "roles", "nodes"}
     assert set(props) == {"format_version", "device_id", "release", "cluster", "yocto", "aos",
                           "network", "time_sync", "roles", "nodes", "rebalance", "build"}
+    assert set(props["build"]["properties"]["ci"]["properties"]) == {"github_runs_on",
+                                                                     "gitlab_tags"}
     node = props["nodes"]["items"]
     assert set(node["properties"]) == {"index", "id", "hostname", "address", "addresses",
                                        "role", "machine", "storage", "local_conf", "repos",

@@ -1,12 +1,20 @@
-"""Plan the CI files: a GitHub Actions workflow and a GitLab CI file that build one image per
-node (a matrix) and fail when the committed output is stale (`generate --check`). Paths in them
-are relative to the repository root, where CI runs."""
+"""Plan the CI files: a GitHub Actions workflow and a GitLab CI file that build every node's
+image and fail when the committed output is stale (`generate --check`). Paths in them are
+relative to the repository root, where CI runs.
+
+The image jobs (`image_jobs`): one per MACHINE, building its nodes in turn in one build
+directory (what they share is built once, the next node restores it from sstate). The job of
+the first node's MACHINE runs first; the other MACHINEs' jobs wait for it and then run in
+parallel, reusing through the team's shared sstate (and hash-equivalence server) what it
+built: native tools, allarch packages and, for a MACHINE of the same tune, target packages.
+`verify/pipeline_cost.py` counts the tasks each job runs in that order."""
 
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 from aos_multinode import __version__
 from aos_multinode.contract import IMAGE, KAS_DIR
@@ -17,6 +25,35 @@ from aos_multinode.unitconfig.model import UnitConfig
 GITHUB_WORKFLOW = ".github/workflows/aos-multinode.yml"
 GITLAB_CI = ".gitlab/ci/aos-multinode.yml"
 KAS_CONTAINER_TAG = "5.5"
+# The runner directory of downloads and sstate when the CI variable AOS_YOCTO_CACHE names
+# none (docs/team-infrastructure.md), and where the GitHub image jobs mount it.
+DEFAULT_YOCTO_CACHE = "/srv/aos-multinode/yocto"
+CONTAINER_YOCTO_CACHE = "/yocto-cache"
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One image job of the pipelines: the nodes of one MACHINE, built in turn."""
+
+    number: int                 # 1, 2, ... in pipeline order
+    machine: str
+    nodes: tuple[str, ...]      # in node index order
+    needs: tuple[int, ...]      # numbers of the image jobs it waits for
+
+    @property
+    def id(self) -> str:
+        return f"images-{self.number}"
+
+
+def image_jobs(nodes: Iterable[tuple[str, str]]) -> list[ImageJob]:
+    """Return the image jobs for (node id, MACHINE) pairs given in node index order: one job
+    per MACHINE, in the order of its first node; the first job waits for no other image job,
+    every other one for the first."""
+    machines: dict[str, list[str]] = {}
+    for node, machine in nodes:
+        machines.setdefault(machine, []).append(node)
+    return [ImageJob(number, machine, tuple(ids), () if number == 1 else (1,))
+            for number, (machine, ids) in enumerate(machines.items(), 1)]
 
 
 def _repository_path(path: Path, root: Path) -> str:
@@ -50,6 +87,9 @@ def plan_ci(config: UnitConfig, release: str, out_dir: Path,
     root = git_root(out_dir) or out_dir.resolve()
     ctx = {"config": config, "release": release, "image": IMAGE,
            "kas_container_tag": KAS_CONTAINER_TAG,
+           "jobs": image_jobs((node.id, node.machine) for node in config.nodes),
+           "default_yocto_cache": DEFAULT_YOCTO_CACHE,
+           "container_yocto_cache": CONTAINER_YOCTO_CACHE,
            "pip_requirement": f"aos-multinode=={__version__}", "version": __version__,
            "check_command": check_command(config, release, root, out_dir, pins_file),
            "output_path": relative(out_dir.resolve(), root),

@@ -13,8 +13,8 @@ from typing import Any, cast
 from aos_multinode.contract import (ALL_NODES, AOS_RELEASES, DEFAULT_AOS_VERSION,
                                     KERNEL_ENABLEMENT)
 from aos_multinode.errors import Finding, UnitConfigError
-from aos_multinode.unitconfig.model import (Aos, Capabilities, Interface, Node, Rebalance, Role,
-                                 Threshold, UnitConfig)
+from aos_multinode.unitconfig.model import (Aos, Capabilities, CiSettings, Interface, Node,
+                                           Rebalance, Role, Threshold, UnitConfig)
 from aos_multinode.unitconfig.aos_limits import check_aos_limits
 from aos_multinode.unitconfig.repos import build_repos, check_repos, node_repo_names, wks_file
 from aos_multinode.unitconfig.source import Source, read_source
@@ -431,6 +431,8 @@ def _build(data: dict, source_file: str, ctx: Context) -> UnitConfig:
                             Threshold(**policy["cpu"]), Threshold(**policy["ram"])),
         repos=build_repos(data, ctx),
         local_conf=tuple(data["build"]["local_conf"].items()),
+        ci=CiSettings(github_runs_on=tuple(data["build"]["ci"]["github_runs_on"]),
+                      gitlab_tags=tuple(data["build"]["ci"]["gitlab_tags"])),
     )
 
 

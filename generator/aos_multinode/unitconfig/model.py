@@ -124,6 +124,14 @@ class Aos:
 
 
 @dataclass(frozen=True)
+class CiSettings:
+    """build.ci: the runners of the image jobs."""
+
+    github_runs_on: tuple[str, ...] = ("self-hosted", "linux")
+    gitlab_tags: tuple[str, ...] = ("yocto",)
+
+
+@dataclass(frozen=True)
 class UnitConfig:
     source_file: str
     format_version: int
@@ -143,6 +151,7 @@ class UnitConfig:
     rebalance: Rebalance
     repos: tuple[Repo, ...] = ()
     local_conf: tuple[tuple[str, str], ...] = ()  # build.local_conf, in file order
+    ci: CiSettings = CiSettings()
 
     @property
     def cluster_interface(self) -> Interface:

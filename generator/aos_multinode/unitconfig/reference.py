@@ -51,7 +51,7 @@ def _default_text(prop: fields.Prop) -> str:
     if isinstance(prop.default, bool):
         return f"`{str(prop.default).lower()}`"
     if isinstance(prop.default, list):
-        return "`[]`"
+        return f"`[{', '.join(map(str, prop.default))}]`"
     return f"`{prop.default}`"
 
 

@@ -44,6 +44,21 @@ def _safe(what: str, example: str, pattern: str = SAFE_NAME, numbers_ok: bool = 
     return Str(pattern, what, example, numbers_ok)
 
 
+# --- build.ci (issue 17): where and how the generated CI pipelines build images -----------
+RUNNER_LABEL = _safe("a runner label or tag (letters, digits, '.', '_', '+', '-'; at most 64)",
+                     "self-hosted")
+BUILD_CI = Struct({
+    "github_runs_on": Prop(Seq(RUNNER_LABEL, min_items=1), "labels of the GitHub Actions "
+                           "runners that build images (runs-on of the image jobs): a Yocto "
+                           "build needs tens of GB of disk and hours, more than a hosted "
+                           "runner gives", default=["self-hosted", "linux"]),
+    "gitlab_tags": Prop(Seq(RUNNER_LABEL), "tags of the GitLab runners that build images "
+                        "(tags of the image jobs; [] lets any runner take them)",
+                        default=["yocto"]),
+}, "CI pipelines")
+# -------------------------------------------------------------------------------------------
+
+
 # --- build.repos: extra repositories (BSP layers, a team's own layers) ---------------------
 
 REPO_NAME_WHAT = ("a repository name (letters, digits, '_', '-'; at most 64; it is the kas "
@@ -132,7 +147,8 @@ BUILD = Struct({
                   "and own `repos`", default={}),
     "local_conf": _local_conf("of every build (local.conf) and every node; roles and "
                               "nodes override them"),
-}, "build inputs and settings beyond the shipped layers")
+    "ci": Prop(BUILD_CI, "CI pipelines (docs/team-infrastructure.md)", default={}),
+}, "how the device is built: extra repositories, the team's settings, CI")
 
 
 UNIT_CONFIG = Struct({
@@ -155,7 +171,8 @@ UNIT_CONFIG = Struct({
         "distro": Prop(_safe("a DISTRO name", "poky", MACHINE_NAME),
                        "DISTRO; default: poky, or aos-core when aos.enabled"),
     }, "build settings"), "build settings", default={}),
-    "build": Prop(BUILD, "build inputs and settings beyond the shipped layers", default={}),
+    "build": Prop(BUILD, "how the device is built: extra repositories, the team's settings, "
+                  "CI", default={}),
     "aos": Prop(Struct({
         "enabled": Prop(Bool(), "add meta-aos and set its AOS_* variables per node",
                         default=True),
