@@ -102,6 +102,22 @@ def _check_machines(data: dict, nodes: list, repos: dict, ctx: Context) -> None:
     if not isinstance(data.get("yocto"), dict) or not _ok(data["yocto"]["machine"]) or \
             not isinstance(data.get("roles"), dict):
         return
+    # Judge only what passed its structural check: a repository, a list of names or a
+    # patch that failed was reported already, and guessing around it would mislead.
+    for repo in repos.values():
+        if not isinstance(repo, dict) or not isinstance(repo["machines"], list) or \
+                not isinstance(repo["patches"], dict) or \
+                not all(isinstance(p, dict) and _ok(p["repo"]) for p in repo["patches"].values()) \
+                or not all(_ok(m) for m in repo["machines"]):
+            return
+    for role in data["roles"].values():
+        if not isinstance(role, dict) or not isinstance(role["repos"], list) or \
+                not all(_ok(name) for name in role["repos"]):
+            return
+    if any(node is not None and (not isinstance(node["repos"], list)
+                                 or not all(_ok(name) for name in node["repos"]))
+           for node in nodes):
+        return
     used: set[str] = set()
     reported_default = False
     for i, node in enumerate(nodes):
