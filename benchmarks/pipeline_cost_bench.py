@@ -28,22 +28,11 @@ from pathlib import Path
 
 from aos_multinode import verify
 from aos_multinode.cli.progress import Progress
-from aos_multinode.generation.generate import generate_files
-from aos_multinode.generation.write import write_tree
-from aos_multinode.unitconfig.load import load_unit_config
 from aos_multinode.verify.pipeline_cost import measure
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def generate(example: str, workdir: Path) -> Path:
-    out = workdir / example
-    if (out / "meta-aos-multinode").is_dir():
-        return out
-    config = load_unit_config(ROOT / "examples" / f"{example}.yaml").config
-    _, files = generate_files(config, out)
-    write_tree(out, files, force=False)
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sharing_bench import generate  # noqa: E402  (the same generated tree)
 
 
 def markdown(results: dict) -> str:
