@@ -181,8 +181,9 @@ class BitBakeParser:
         d.setVar("PN", "${@bb.parse.vars_from_file(d.getVar('FILE', False), d)[0] or "
                  "'defaultpkgname'}")
         d.setVar("PV", "${@bb.parse.vars_from_file(d.getVar('FILE', False), d)[1] or '1.0'}")
-        # As in bitbake.conf: the MACHINE is an override (MACHINEOVERRIDES ?= "${MACHINE}").
-        d.setVar("OVERRIDES", "${MACHINE}")
+        # As in bitbake.conf: the recipe (pn-${PN}) and the MACHINE (MACHINEOVERRIDES ?=
+        # "${MACHINE}") are overrides.
+        d.setVar("OVERRIDES", "pn-${PN}:${MACHINE}")
         for name, value in variables.items():
             d.setVar(name, value)
         return d
@@ -202,6 +203,11 @@ class BitBakeParser:
         """Parse and finalise one recipe on top of `d`; return the recipe's datastore. A
         bbappend is applied, as BitBake does (__BBAPPEND), to the stand-in of the recipe it
         appends to (tests/bitbake_stubs/recipes-*/)."""
+        return self.variants(path, d)[""]
+
+    def variants(self, path: Path, d=None) -> dict:
+        """As recipe(), but return every datastore BitBake makes of the file: the recipe
+        ("") and its BBCLASSEXTEND variants (by class name)."""
         base = self.data() if d is None else self.bb.data.createCopy(d)
         if base.getVar("DISTRO_FEATURES") is None:
             # The generated kas files set INIT_MANAGER = "systemd" (features_check reads it).
@@ -210,7 +216,7 @@ class BitBakeParser:
         if path.suffix == ".bbappend":
             base.setVar("__BBAPPEND", str(path))
             path = appended_stub(path)
-        return self.bb.parse.handle(str(path), base, 0)[""]
+        return self.bb.parse.handle(str(path), base, 0)
 
 
 def appended_stub(bbappend: Path) -> Path:

@@ -17,7 +17,8 @@ import yaml
 
 from aos_multinode.generation.export import export_schema
 from aos_multinode.unitconfig.load import load_unit_config
-from layer_helpers import EXAMPLES_DIR, BitBakeParser, generate, layer_of, run_cli
+from aos_multinode import aos_node
+from layer_helpers import EXAMPLES_DIR, STUBS_DIR, BitBakeParser, generate, layer_of, run_cli
 from real_bitbake import SNAPSHOTS, require
 
 ECU = EXAMPLES_DIR / "three-node-ecu.yaml"
@@ -157,6 +158,58 @@ def test_image_picks_the_role_kickstart(node_id):
         cmdline = image.getVar("QB_KERNEL_CMDLINE_APPEND").split()
         assert set(KERNEL_ARGS) <= set(cmdline)
         assert image.getVar("QB_KERNEL_ROOT") == "PARTLABEL=rootfs"
+
+
+def test_aos_core_configuration_is_split_from_its_code():
+    """BitBake's parser, meta-aos's recipes (stand-ins: their own lines) with the layer's
+    bbappends, with two nodes' fragments: with the device's DISTRO each recipe
+    keeps its code and reads no node value (no do_update_config of its own, the config file
+    removed, the node variables out of do_fetch's signature) and needs its -nodeconfig
+    variant, which installs only the config file and runs meta-aos's own do_update_config
+    again whenever a node value changes. With another DISTRO nothing changes."""
+    parser = BitBakeParser(layer_of(ECU))
+    overrides = "pn-${PN}:${MACHINE}:${DISTRO}:${CLASSOVERRIDE}"
+    for recipe, files in aos_node.NODE_CONFIG_SPLIT.items():
+        bbappend = parser.layer / "recipes-aos" / recipe / f"{recipe}_%.bbappend"
+        stub = (STUBS_DIR / "recipes-aos" / f"{recipe}_git.bb").read_text(encoding="utf-8")
+        update_config = stub[stub.index("python do_update_config() {") + 28:]
+        update_config = update_config[:update_config.index("\n}")]
+        meta_aos = [line for line in update_config.splitlines()
+                    if line.strip() and not line.lstrip().startswith("#")]
+        for node in ("gpu0", "rt0"):
+            d = parser.node_data(node, "genericarm64", DISTRO="aos-core", OVERRIDES=overrides,
+                                 CLASSOVERRIDE="class-target")
+            found = parser.variants(bbappend, d)
+            assert sorted(found) == ["", aos_node.NODE_CONFIG_VARIANT], recipe
+            itself, variant = found[""], found[aos_node.NODE_CONFIG_VARIANT]
+            assert itself.getVar("do_update_config").strip() == "pass"
+            assert aos_node.node_config_variant(recipe) in \
+                itself.getVar(f"RDEPENDS:{recipe}").split()
+            excluded = itself.getVarFlag("do_fetch", "vardepsexclude").split()
+            assert set(aos_node.NODE_CONFIG_VARS) <= set(excluded)
+            assert "rm ${D}${sysconfdir}/aos/$file" in itself.getVar("do_install")
+            assert itself.getVar("AOS_NODE_CONFIG_FILES").split() == list(files)
+            # The variant: its own name, the config files only, meta-aos's do_update_config.
+            assert variant.getVar("PN") == aos_node.node_config_variant(recipe)
+            assert variant.getVar("CLASSOVERRIDE") == "class-nodeconfig"
+            assert variant.getVar("do_install").strip() == "aos_node_config_install"
+            assert variant.getVar("DEPENDS") == ""
+            assert variant.getVar(f"RDEPENDS:{variant.getVar('PN')}") == ""
+            assert [line for line in variant.getVar("do_update_config").splitlines()
+                    if line.strip() and not line.lstrip().startswith("#")] == meta_aos
+            assert "do_update_config" in variant.getVarFlag("do_install", "vardeps").split()
+            assert variant.getVarFlag("do_configure", "noexec") == "1"
+            assert variant.getVarFlag("do_compile", "noexec") == "1"
+            assert variant.getVar("PACKAGE_ARCH", False) == "${MACHINE_ARCH}"
+            assert variant.getVar("AOS_NODE_HOSTNAME") == node
+        # Another DISTRO: meta-aos's recipe as it is, no variant.
+        other = parser.variants(bbappend, parser.node_data(
+            "gpu0", "genericarm64", DISTRO="poky", OVERRIDES=overrides,
+            CLASSOVERRIDE="class-target"))
+        assert sorted(other) == [""]
+        assert [line for line in other[""].getVar("do_update_config").splitlines()
+                if line.strip() and not line.lstrip().startswith("#")] == meta_aos
+        assert f"{recipe}-nodeconfig" not in (other[""].getVar(f"RDEPENDS:{recipe}") or "")
 
 
 def test_initramfs_gets_the_products_modules_and_pkcs11_backend():

@@ -1,22 +1,24 @@
 """The bundled examples with real kas and real BitBake, offline, on the pinned upstream
 layers of ../shared/yocto (see tests/real_bitbake.py for how: an ordinary user, no network).
 
-For each example (one per Yocto release: two-node-gateway on wrynose, three-node-ecu on
-scarthgap with meta-aos 9.1.1):
-- kas checks out every node's kas file (and the all-nodes one) at the pinned commits, and
-  every layer the build names exists;
-- BitBake parses every recipe with a node's fragment and resolves the task graph of
-  `aos-multinode-image` (`bitbake -g` through `kas shell`, as a user would): no error at all,
-  no warning about the generated layer; with Aos (the ECU's main node; gpu0 and rt0 are
-  parsed by the hashserv test's verify runs), and the node is a working Aos node: the graph holds aos-image-initramfs (with lvm2 and softhsm) and the
-  disk image waits for it, and `bitbake -e` (same configuration: the parse cache of -g)
-  shows ext4 + wic, INITRAMFS_IMAGE, IMAGE_BASENAME = PN, AOS_ARCHITECTURE/AOS_OS and the
-  role's kickstart with every partition and kernel argument;
-- `aos-multinode verify` measures the sharing of two nodes of one MACHINE (`bitbake -S
-  none` for each): the extra node's identity under 1 % of its tasks, nothing unexplained.
+- kas checks out every node's kas file (and the all-nodes one) of each example at the
+  pinned commits, and every layer the build names exists;
+- the Raspberry Pi example (scarthgap, meta-aos 9.1.1, meta-raspberrypi): kas/all-nodes.yml
+  resolves every node's `aos-multinode-image` in one multiconfig build (`bitbake -g`
+  through `kas shell`, as a user would): no error at all, no warning about the generated
+  layer; each node is a working Aos node (the Aos initramfs the disk image waits for, the
+  node's Aos core configuration from the -nodeconfig variants, and `bitbake -e` of each
+  node from the same parse cache: ext4 + wic, INITRAMFS_IMAGE, AOS_ARCHITECTURE/AOS_OS, the
+  role's kickstart with every partition and kernel argument, the Pi's boot files); and
+  BitBake's tinfoil shows every node's split configuration files byte for byte meta-aos's;
+- the gateway (wrynose): `aos-multinode verify` on its two nodes (`bitbake -S none` each):
+  the extra node's identity under 1 % of its tasks, heavy reruns only for its role;
+- the ECU with a second gpu node: every node's `verify` against a real bitbake-hashserv,
+  then the pipeline cost, and gpu1 against gpu0 (one MACHINE, one role): no heavy task
+  runs again.
 
-Parsing is the cost (minutes per node on 2 cores): every test of an example shares its
-checkout and build directory, and each node is parsed once per step.
+Parsing is the cost (minutes per configuration on 2 cores): every test of an example shares
+its checkout and build directory, and each configuration is parsed once.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aos_multinode import verify
+from aos_multinode import aos_node, verify
 from aos_multinode.generation.pins import load_pins
 from kas_helpers import bblayers
 from layer_helpers import EXAMPLES_DIR
@@ -48,20 +50,18 @@ IMAGE = "aos-multinode-image"
 @dataclass(frozen=True)
 class Case:
     example: str
-    graph_nodes: tuple[str, ...]     # the nodes whose task graph `bitbake -g` resolves
     sharing: tuple[str, ...] = ()    # two nodes of one MACHINE for the sharing measurement
-    all_nodes: bool = False          # resolve kas/all-nodes.yml's multiconfig build too
+    all_nodes: bool = False          # resolve kas/all-nodes.yml's multiconfig build
 
 
-# Each node's graph is one parse (its fragment changes the base config).
-# The real board (meta-raspberrypi, scarthgap): its node, and every node in one build.
-CASES = [Case("two-node-gateway", ("a",), ("a", "b")),
-         # gpu0 and rt0 are parsed and resolved (every recipe, no error) by the hashserv
-         # test's `verify --node X`: a `-g` of them here would be two more parses of CI time.
-         Case("three-node-ecu", ("main",)),
-         Case("two-board-rpi4", ("pi0",), all_nodes=True)]
-GRAPHS = [pytest.param(case, node, id=f"{case.example}-{node}")
-          for case in CASES for node in case.graph_nodes]
+# Parsing is the cost: every real-BitBake step below is one parse of one configuration
+# (minutes on 2 cores), and each configuration is parsed once. The gateway's nodes are
+# parsed by its sharing test (verify), the ECU's (with a second gpu node) by its hashserv
+# test (verify), the Raspberry Pi example's in one all-nodes multiconfig build, which also
+# answers every `bitbake -e` and the config-split check from its parse cache.
+CASES = [Case("two-node-gateway", sharing=("a", "b")),
+         Case("three-node-ecu"),
+         Case("two-board-rpi4", all_nodes=True)]
 
 
 @pytest.fixture(scope="session")
@@ -157,39 +157,18 @@ def messages_of(log: Path, checkout: Checkout, node: str) -> list[verify.BitBake
     return [verify.locate(m, layer, checkout.out, node) for m in verify.parse_messages(lines)]
 
 
-@pytest.mark.parametrize("case,node", GRAPHS)
-def test_task_graph_resolves(case: Case, node: str, builder: Builder):
-    """`kas shell kas/<node>.yml -c 'bitbake -g aos-multinode-image'`: every recipe parses
-    with the node's fragment and the image's task graph resolves, with no error at all and
-    no warning about the generated layer. With Aos, the node is a working Aos node (the
-    contract, docs/aos-node-contract.md): see check_aos_node."""
-    checkout = checkout_of(case, builder)
-    log = checkout.out.parent / f"bitbake-g-{node}.log"
-    result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, node,
-                                 f"bitbake -g {IMAGE}", log)
-    verify.wait_for_server(checkout.build_dir)
-    text = log.read_text(encoding="utf-8", errors="replace")
-    assert result.returncode == 0, text[-5000:]
-    findings = messages_of(log, checkout, node)
-    assert not [f for f in findings if f.severity == "error"], text[-5000:]
-    ours = [f.format() for f in findings if f.ours]
-    assert ours == [], ours
-    parsed = re.search(r"Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)"
-                       r".* (\d+) errors\.", text)
-    # With a kept work folder (AOS_MULTINODE_BITBAKE_WORK) and nothing changed, BitBake
-    # loads every recipe from its parse cache and prints no "Parsing of" line.
-    cached = re.search(r"^Loaded (\d+) entries from dependency cache\.$", text, re.M)
-    assert (parsed and int(parsed[1]) > 1000 and parsed[4] == "0") or \
-        (not parsed and cached and int(cached[1]) > 1000), text[-3000:]
-
-    graph = (checkout.build_dir / "task-depends.dot").read_text(encoding="utf-8")
+def check_node_graph(checkout: Checkout, builder: Builder, node: str, graph: str) -> None:
+    """NODE's part of a resolved task graph (GRAPH: task-depends.dot with its tasks named
+    as in a single-node build): the image and the layer's recipes, one config recipe and
+    no recipe per node; with Aos, a working Aos node (the contract,
+    docs/aos-node-contract.md): see check_aos_node."""
     tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
-    assert len(tasks) > 1000
+    assert len(tasks) > 1000, (node, len(tasks))
     recipes = {task.rsplit(".", 1)[0] for task in tasks}
     for recipe in (IMAGE, "aos-node-config", "aos-multinode-device", "aos-cluster-agent"):
-        assert recipe in recipes, recipe
+        assert recipe in recipes, (node, recipe)
     # One config recipe, no recipe per node.
-    assert not [r for r in recipes if r.startswith("aos-node-config-")]
+    assert not [r for r in recipes if r.startswith("aos-node-config-")], node
     assert f'"{IMAGE}.do_rootfs"' in graph and f'"{IMAGE}.do_build"' in graph
     if checkout.unit.get("aos", {}).get("enabled", True):
         assert {"aos-iamanager", "aos-servicemanager"} <= recipes
@@ -198,19 +177,30 @@ def test_task_graph_resolves(case: Case, node: str, builder: Builder):
 
 def check_aos_node(checkout: Checkout, builder: Builder, node: str, graph: str,
                    recipes: set[str]) -> None:
-    """The Aos initramfs is in the graph and the disk image waits for it; `bitbake -e` (same
-    configuration, so the parse cache of -g) shows the Aos image settings, and the
-    kickstart BitBake picked carries every partition and kernel argument."""
+    """The Aos initramfs is in the graph and the disk image waits for it; the image installs
+    the node's configuration of Aos core from its -nodeconfig variants; `bitbake -e
+    mc:NODE:aos-multinode-image` in the all-nodes build (same configuration, so the parse
+    cache of -g) shows the Aos image settings, and the kickstart BitBake picked carries
+    every partition and kernel argument."""
     assert "aos-image-initramfs" in recipes
     # Its modules and PKCS#11 backend are built for it.
     assert {"lvm2", "softhsm", "initramfs-framework"} <= recipes, sorted(recipes)[:50]
     edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)"', graph, re.M))
     assert (f"{IMAGE}.do_image_wic", "aos-image-initramfs.do_image_complete") in edges
     assert f'"{IMAGE}.do_image_ext4"' in graph
+    # Aos core's configuration comes from the variants (classes/nodeconfig.bbclass), and
+    # the image's rootfs waits for their packages: the node gets its files.
+    for recipe in ("aos-iamanager", "aos-servicemanager"):
+        variant = aos_node.node_config_variant(recipe)
+        assert variant in recipes, variant
+        assert any(a == f"{IMAGE}.do_rootfs" and b.startswith(f"{variant}.do_package_write_")
+                   for a, b in edges), variant
+        assert (f"{variant}.do_package", f"{variant}.do_update_config") in edges
+        assert (f"{variant}.do_update_config", f"{variant}.do_install") in edges
 
     log = checkout.out.parent / f"bitbake-e-{node}.log"
-    result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, node,
-                                 f"bitbake -e {IMAGE}", log)
+    result = run_builder_bitbake(builder, checkout.out, checkout.kas_work, "all-nodes",
+                                 f"bitbake -e mc:{node}:{IMAGE}", log)
     verify.wait_for_server(checkout.build_dir)
     text = log.read_text(encoding="utf-8", errors="replace")
     assert result.returncode == 0, text[-5000:]
@@ -284,8 +274,10 @@ def check_rpi_boot(env: dict[str, str], parts: list[str], edges: set) -> None:
 def test_all_nodes_task_graph_resolves(case: Case, builder: Builder):
     """kas/all-nodes.yml: every node's image in one bitbake run (one multiconfig per node,
     each with its MACHINE, fragment and the union of the extra repositories): the task graph
-    of every `mc:<node>:aos-multinode-image` resolves, no error, each node's image with its
-    own config recipe and MACHINE."""
+    of every `mc:<node>:aos-multinode-image` resolves, no error at all, no warning about the
+    generated layer, and each node's part is a node image (check_node_graph: with Aos, a
+    working Aos node, its `bitbake -e` from the same parse cache). Then the config split:
+    each node's Aos core configuration files, byte for byte meta-aos's (check_config_split)."""
     checkout = checkout_of(case, builder)
     targets = yaml.safe_load((checkout.out / "kas" / "all-nodes.yml").read_text())["target"]
     assert targets == [f"mc:{node}:{IMAGE}" for node in checkout.nodes]
@@ -298,20 +290,90 @@ def test_all_nodes_task_graph_resolves(case: Case, builder: Builder):
     findings = messages_of(log, checkout, "all-nodes")
     assert not [f for f in findings if f.severity == "error"], text[-5000:]
     assert [f.format() for f in findings if f.ours] == []
+    parsed = re.search(r"Parsing of (\d+) \.bb files complete \((\d+) cached, (\d+) parsed\)"
+                       r".* (\d+) errors\.", text)
+    # With a kept work folder (AOS_MULTINODE_BITBAKE_WORK) and nothing changed, BitBake
+    # loads every recipe from its parse cache and prints no "Parsing of" line.
+    cached = re.search(r"^Loaded (\d+) entries from dependency cache\.$", text, re.M)
+    assert (parsed and int(parsed[1]) > 1000 and parsed[4] == "0") or \
+        (not parsed and cached and int(cached[1]) > 1000), text[-3000:]
     graph = (checkout.build_dir / "task-depends.dot").read_text(encoding="utf-8")
-    tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
     for node in checkout.nodes:
-        mine = {t for t in tasks if t.startswith(f"mc:{node}:")}
-        assert len(mine) > 1000, (node, len(mine))
-        recipes = {t[len(f"mc:{node}:"):].rsplit(".", 1)[0] for t in mine}
-        # The one config recipe, with this multiconfig's node fragment.
-        assert IMAGE in recipes and "aos-node-config" in recipes, node
-        assert not [r for r in recipes if r.startswith("aos-node-config-")], node
+        prefix = f'"mc:{node}:'
+        mine = "\n".join(line.replace(prefix, '"') for line in graph.splitlines()
+                         if line.startswith(prefix))
+        check_node_graph(checkout, builder, node, mine)
+    tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
     pi_recipes = {t.split(":", 2)[2].rsplit(".", 1)[0] for t in tasks if t.startswith("mc:pi0:")}
     main_recipes = {t.split(":", 2)[2].rsplit(".", 1)[0] for t in tasks
                     if t.startswith("mc:main:")}
     # The board's BSP reaches only the board's image.
     assert "rpi-bootfiles" in pi_recipes and "rpi-bootfiles" not in main_recipes
+    check_config_split(checkout, builder)
+
+
+def check_config_split(checkout: Checkout, builder: Builder) -> None:
+    """tests/bitbake_scripts/config_split.py in the all-nodes build (its parse cache):
+    BitBake's tinfoil parses each split Aos core recipe per node, with and without the
+    layer, and runs the real functions on the recipe's own sources. Each node's files from
+    the -nodeconfig variant are byte for byte (and mode) what meta-aos alone makes for that
+    node; they carry that node's values; the recipe itself keeps no node value."""
+    script = builder.work / "config_split.py"
+    shutil.copyfile(Path(__file__).parent / "bitbake_scripts" / "config_split.py", script)
+    scratch = checkout.out.parent / "config-split"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    args = scratch / "args.json"
+    args.write_text(json.dumps({
+        "meta_aos": str(checkout.kas_work / "meta-aos"), "variant": aos_node.NODE_CONFIG_VARIANT,
+        "split": {r: list(f) for r, f in aos_node.NODE_CONFIG_SPLIT.items()},
+        "nodes": checkout.nodes, "scratch": str(scratch)}), encoding="utf-8")
+    builder.give(script, scratch)
+    log = checkout.out.parent / "config-split.log"
+    result = builder.kas(["shell", "kas/all-nodes.yml:kas/offline-tests.yml", "-c",
+                          f"python3 {script} {args}"], cwd=checkout.out,
+                         kas_work=checkout.kas_work, timeout=1800, log=log)
+    verify.wait_for_server(checkout.build_dir)
+    assert result.returncode == 0, log.read_text(encoding="utf-8")[-5000:]
+    report = json.loads(result.stdout[result.stdout.index("\n{") + 1:])
+    assert sorted(report) == sorted(checkout.nodes)
+    texts: dict[str, dict[str, str]] = {}
+    for node, recipes in report.items():
+        hostname = next(n.get("hostname", n.get("id")) for n in checkout.unit["nodes"]
+                        if n.get("id", f"node{n['index']}") == node)
+        assert sorted(recipes) == sorted(aos_node.NODE_CONFIG_SPLIT), recipes
+        for recipe, found in recipes.items():
+            where = (node, recipe)
+            assert found["hostname"] == hostname, where
+            assert found["variant_pn"] == aos_node.node_config_variant(recipe), where
+            assert found["variant_depends"] == "", where
+            assert found["variant_noexec"] == ["do_configure", "do_compile"], where
+            # The same bytes and modes as meta-aos alone: nothing lost, nothing added.
+            assert found["variant"] == found["meta_aos"], where
+            for name in aos_node.NODE_CONFIG_SPLIT[recipe]:
+                text = found["variant"][name]
+                assert found["variant"][name + ":mode"] == "0o644", where
+                # The node's own values are in it (meta-aos's do_update_config ran).
+                data = json.loads(text)
+                if recipe == "aos-iamanager":
+                    assert [hostname] in [m.get("alternativeNames")
+                                          for m in data["certModules"]], where
+                elif recipe == "aos-servicemanager":
+                    assert data["iamPublicServerUrl"] == f"{hostname}:8090", where
+                else:
+                    assert data["iamConfig"]["iamPublicServerUrl"] == f"{hostname}:8090", where
+                texts.setdefault(recipe, {})[node] = text
+            # The recipe itself: no do_update_config of its own, the files removed, the
+            # variant needed, the node's values out of its signatures.
+            assert found["recipe_update_config"] == "pass", where
+            assert found["meta_aos_update_config"] not in ("", "pass"), where
+            assert "rm ${D}${sysconfdir}/aos/$file" in found["recipe_install"], where
+            assert aos_node.node_config_variant(recipe) in found["recipe_rdepends"].split()
+            assert {"AOS_NODE_HOSTNAME", "AOS_MAIN_NODE_HOSTNAME"} <= \
+                set(found["recipe_fetch_vardepsexclude"].split()), where
+    # Two nodes, two different files per recipe.
+    for recipe, per_node in texts.items():
+        assert len(set(per_node.values())) == len(checkout.nodes), recipe
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.sharing],
@@ -334,6 +396,16 @@ def test_sharing_of_two_nodes_of_one_machine(case: Case, builder: Builder):
     assert [node["node"] for node in data["nodes"]] == list(nodes)
     for node in data["nodes"]:
         assert node["task_graph_tasks"] > 1000 and node["signatures"] > 1000, node
+        # The node image's graph (its signatures: one per task): the image and the layer's
+        # recipes, one config recipe and no recipe per node.
+        signed = verify.collect_signatures(verify.stamps_dir(
+            checkout.out / ".aos-multinode-verify" / node["node"]))
+        recipes = {key.recipe for key in signed}
+        for recipe in (IMAGE, "aos-node-config", "aos-multinode-device", "aos-cluster-agent"):
+            assert recipe in recipes, (node["node"], recipe)
+        assert not [r for r in recipes if r.startswith("aos-node-config-")]
+        assert {(IMAGE, "do_rootfs"), (IMAGE, "do_build")} <= \
+            {(key.recipe, key.task) for key in signed}
     machines = data["sharing"]["machines"]
     extras = [extra for machine in machines for extra in machine["extra_nodes"]]
     assert [extra["node"] for extra in extras] == list(nodes[1:])
@@ -361,7 +433,23 @@ def test_sharing_of_two_nodes_of_one_machine(case: Case, builder: Builder):
 
 # --------------------------------------------------------------------------- team scale (issue 17)
 
-HASHSERV_CASE = CASES[1]  # the ECU: three nodes, two MACHINEs, scarthgap's own bitbake
+HASHSERV_CASE = CASES[1]  # the ECU: two MACHINEs, scarthgap's own bitbake
+
+
+def ecu_with_gpu1(builder: Builder) -> Checkout:
+    """The ECU with a second gpu node (gpu1: gpu0's MACHINE and role; written here, not a
+    bundled example), generated beside the ECU and checked out with the ECU's repositories."""
+    ecu = checkout_of(HASHSERV_CASE, builder)
+    unit = yaml.safe_load((EXAMPLES_DIR / "three-node-ecu.yaml").read_text(encoding="utf-8"))
+    gpu0 = next(n for n in unit["nodes"] if n.get("id") == "gpu0")
+    address = gpu0["address"].rsplit(".", 1)
+    unit["nodes"].append({**gpu0, "index": max(n["index"] for n in unit["nodes"]) + 1,
+                          "id": "gpu1", "hostname": "gpu1",
+                          "address": f"{address[0]}.{int(address[1]) + 100}"})
+    variant = builder.work / "three-node-ecu-gpu1.yaml"
+    variant.write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
+    out = generate_for(builder, variant, "three-node-ecu-gpu1")
+    return Checkout(HASHSERV_CASE, out, ecu.kas_work, unit)
 
 
 def hashserv_requests(builder: Builder, client: Path, address: str) -> int:
@@ -373,17 +461,20 @@ def hashserv_requests(builder: Builder, client: Path, address: str) -> int:
 
 
 def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builder):
-    """A team's hash-equivalence server, as docs/team-infrastructure.md runs it: the
-    snapshot's own `bitbake-hashserv` (poky's bitbake) on a unix socket; every node's
-    `bitbake -S none` (through `aos-multinode verify --machine-conf` setting BB_HASHSERVE
-    and OEEquivHash) asks it for unihashes, node after node. Then `aos-multinode
-    pipeline-cost` on the signatures those runs wrote: the generated pipeline runs at most
-    1.05 x the unique tasks of all nodes, the naive matrix one full build per node."""
-    checkout = checkout_of(HASHSERV_CASE, builder)
-    if not (checkout.kas_work / "poky" / "bitbake" / "bin" / "bitbake-hashserv").is_file():
+    """The ECU with a second gpu node (ecu_with_gpu1). A team's hash-equivalence server, as
+    docs/team-infrastructure.md runs it: the snapshot's own `bitbake-hashserv` (poky's
+    bitbake) on a unix socket; every node's `bitbake -S none` (through `aos-multinode verify
+    --machine-conf` setting BB_HASHSERVE and OEEquivHash) asks it for unihashes, node after
+    node: every node parses and resolves, no error. Then `aos-multinode pipeline-cost` on
+    the signatures those runs wrote: the generated pipeline runs at most 1.05 x the unique
+    tasks of all nodes, the naive matrix one full build per node. And gpu1 against gpu0
+    (check_extra_node_of_a_role): an extra node of a MACHINE and role compiles nothing."""
+    ecu = checkout_of(HASHSERV_CASE, builder)
+    if not (ecu.kas_work / "poky" / "bitbake" / "bin" / "bitbake-hashserv").is_file():
         result = builder.kas(["checkout", "kas/main.yml:kas/offline-tests.yml"],
-                             cwd=checkout.out, kas_work=checkout.kas_work, timeout=600)
+                             cwd=ecu.out, kas_work=ecu.kas_work, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
+    checkout = ecu_with_gpu1(builder)
     bin_dir = checkout.kas_work / "poky" / "bitbake" / "bin"
     serve = checkout.out.parent / "hashserv"
     shutil.rmtree(serve, ignore_errors=True)
@@ -428,6 +519,9 @@ def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builde
             # task of the node's graph (thousands; the others keep their taskhash).
             counts.append(hashserv_requests(builder, client, address))
             assert counts[-1] > counts[-2] + 500, (node, counts)
+            assert [f for f in data["findings"] if f["generated_layer"]] == [], node
+        # Both nodes again (their parse caches: no new parse), for the sharing report.
+        check_extra_node_of_a_role(checkout, builder, conf)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -437,6 +531,36 @@ def test_node_builds_query_a_team_hashserv_and_the_pipeline_cost(builder: Builde
             server.wait(timeout=30)
         log.close()
     check_pipeline_cost(checkout, builder)
+
+
+def check_extra_node_of_a_role(checkout: Checkout, builder: Builder, conf: Path) -> None:
+    """`aos-multinode verify --node gpu0 --node gpu1`: gpu1 adds its identity only, and runs
+    no heavy task again (docs/benchmarks.md, "Heavy tasks per extra node"): meta-aos's
+    Aos core recipes are the same for both nodes (their configuration files come from the
+    -nodeconfig variants, which compile nothing), so gpu1's build takes them from the
+    sstate cache gpu0's filled."""
+    args = [builder.python, "-m", "aos_multinode", "verify", checkout.out, "--checkouts",
+            checkout.kas_work, "--machine-conf", conf, "--json", "--node", "gpu0",
+            "--node", "gpu1"]
+    log = checkout.out.parent / "verify-gpu0-gpu1.log"
+    result = builder.run(args, cwd=checkout.out, timeout=3600, log=log)
+    assert result.stdout.strip(), log.read_text(encoding="utf-8")[-5000:]
+    data = json.loads(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (extra,) = [e for m in data["sharing"]["machines"] for e in m["extra_nodes"]]
+    assert extra["node"] == "gpu1" and extra["reference"] == "gpu0"
+    assert extra["differences"] == [] and extra["other_tasks"] == extra["role_tasks"] == 0
+    assert extra["identity_tasks"] == extra["added_tasks"] > 0, extra
+    category = {r["recipe"]: r["category"] for r in extra["recipes"]}
+    # The node's Aos core configuration: the variants, light; Aos core itself: shared.
+    for recipe in ("aos-iamanager", "aos-servicemanager"):
+        assert category.get(aos_node.node_config_variant(recipe)) == "identity", category
+        assert recipe not in category, category
+    assert not [label for label in extra["heavy_rerun"]
+                if label.split(":")[0] in aos_node.NODE_CONFIG_SPLIT], extra["heavy_rerun"]
+    assert extra["heavy_tasks"] == [] and extra["heavy_rerun"] == [], extra
+    assert extra["heavy_goal_met"] is True, extra
+    (checkout.out.parent / "verify-gpu0-gpu1.json").write_text(result.stdout, encoding="utf-8")
 
 
 def check_pipeline_cost(checkout: Checkout, builder: Builder) -> dict:

@@ -28,7 +28,7 @@ SOURCES = EXAMPLES + sorted(VALID_DIR.glob("*.yaml"))
 # With Aos, the Aos initramfs too: the same for every node (kernel and image read it).
 NODE_CONF_ALLOWED = re.compile(r"^(AOS_MULTINODE_[A-Z_]+|AOS_[A-Z_]+|"
                                r"PREFERRED_PROVIDER_virtual/kernel|"
-                               r"INITRAMFS_(IMAGE|IMAGE_BUNDLE|FSTYPES))$")
+                               r"INITRAMFS_(IMAGE:pn-aos-multinode-image|IMAGE_BUNDLE|FSTYPES))$")
 
 
 def node_cases(sources):
@@ -154,7 +154,12 @@ def test_node_fragment(source, node_id):
         d.setVar("TARGET_ARCH", target_arch)
         assert d.getVar("AOS_ARCHITECTURE") == expected
     assert int(aos["AOS_VAR_PART_SIZE"]) >= 1024
-    assert values["INITRAMFS_IMAGE"] == "aos-image-initramfs"
+    # The image's initramfs, for the image only: the kernel (any recipe but the image)
+    # does not see it, so it does not wait for the node's initramfs.
+    assert values["INITRAMFS_IMAGE:pn-aos-multinode-image"] == "aos-image-initramfs"
+    assert not d.getVar("INITRAMFS_IMAGE")
+    d.setVar("OVERRIDES", d.getVar("OVERRIDES", False) + ":pn-aos-multinode-image")
+    assert d.getVar("INITRAMFS_IMAGE") == "aos-image-initramfs"
     assert values["INITRAMFS_IMAGE_BUNDLE"] == "0"
     assert values["INITRAMFS_FSTYPES"] == "cpio.gz"
 
@@ -312,11 +317,13 @@ def test_support_recipes(source, node_id, parsed):
 
 @pytest.mark.parametrize("source", SOURCES, ids=example_id)
 def test_local_files_and_license_checksums(source, parsed):
-    """Every file:// a recipe fetches exists beside it, and LIC_FILES_CHKSUM holds the real
-    md5 of the license text it names."""
+    """Every file:// a recipe of the layer fetches exists beside it, and LIC_FILES_CHKSUM
+    holds the real md5 of the license text it names. (A bbappend's sources are its recipe's.)"""
     config = load(source)
     node = config.nodes[0]
     for path in recipes(layer_of(source)):
+        if path.suffix == ".bbappend":
+            continue
         recipe = parsed(source, node.id)[recipe_name(path)]
         files = path.parent / "files"
         for uri in (recipe.getVar("SRC_URI") or "").split():

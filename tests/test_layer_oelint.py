@@ -1,27 +1,31 @@
-"""oelint-adv, the OpenEmbedded style-guide linter, on every generated recipe, bbappend and
-packagegroup, with the Yocto release of the Unit Config and every rule (`--mode all`):
+"""oelint-adv, the OpenEmbedded style-guide linter, on every generated recipe, bbappend,
+packagegroup and class, with the Yocto release of the Unit Config and every rule (`--mode all`):
 no error and no warning. Info-level suggestions (BBCLASSEXTEND on a config recipe, ...) may
 stay.
 
 One rule is suppressed: oelint.vars.homepageping fetches each HOMEPAGE over HTTP, and tests
 (like CI) must not reach hosts other than package registries. oelint-adv does not run a
 suppressed rule at all; the proxy variables below make any request fail fast anyway.
-The only inline suppression in the layer is the one on the image's
-`require recipes-core/images/aos-image.inc` (oelint.file.requirenotfound: the file is in
-meta-aos, which the linter does not see).
+The layer's inline suppressions: the image's `require recipes-core/images/aos-image.inc`
+(oelint.file.requirenotfound: the file is in meta-aos, which the linter does not see), and
+the anonymous Python of classes/nodeconfig.bbclass (oelint.task.noanonpython: only setVar
+there drops the :append operations of meta-aos's recipe; the class says why).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from layer_helpers import EXAMPLES, VALID_DIR, example_id, layer_of, load, recipes
+from aos_multinode import aos_node
+from layer_helpers import EXAMPLES, VALID_DIR, example_id, layer_files, layer_of, load, recipes
 
 SOURCES = EXAMPLES + sorted(VALID_DIR.glob("*.yaml"))
 SUPPRESSED = "oelint.vars.homepageping"
@@ -39,8 +43,11 @@ FINDING = re.compile(r"^(?P<path>/[^:]+):(?P<line>\d+):(?P<severity>info|warning
 KNOWN_VARIABLES = Path(__file__).resolve().parent / "data" / "oelint-known-variables.json"
 
 
-def oelint(files: list[Path], release: str, quiet: bool = True) -> tuple[list[dict], str]:
-    """Run oelint-adv on `files`; return its findings and its whole output."""
+def oelint(files: list[Path], release: str, quiet: bool = True,
+           distro: str = "") -> tuple[list[dict], str]:
+    """Run oelint-adv on `files`; return its findings and its whole output. DISTRO, the
+    Unit Config's, is a distro the build defines (meta-aos's aos-core, poky, or the team's):
+    the linter learns it as it learns the variables of KNOWN_VARIABLES."""
     try:
         import oelint_adv  # noqa: F401
     except ImportError:
@@ -48,10 +55,15 @@ def oelint(files: list[Path], release: str, quiet: bool = True) -> tuple[list[di
     env = {**os.environ, "http_proxy": "http://127.0.0.1:9", "https_proxy":
            "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
            "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+    known = constants(distro)
     command = [sys.executable, "-m", "oelint_adv", "--release", release, "--mode", "all",
-               "--suppress", SUPPRESSED, "--constantmods", f"+{KNOWN_VARIABLES}", "--messageformat", FORMAT, "--jobs", "1",
+               "--suppress", SUPPRESSED, "--constantmods", f"+{known}",
+               "--messageformat", FORMAT, "--jobs", "1",
                *(["--quiet"] if quiet else []), *map(str, files)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    finally:
+        known.unlink()
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     findings = []
@@ -64,12 +76,24 @@ def oelint(files: list[Path], release: str, quiet: bool = True) -> tuple[list[di
     return findings, output
 
 
+def constants(distro: str) -> Path:
+    """KNOWN_VARIABLES, plus DISTRO as a known distro, in a new temporary file (oelint()
+    removes it)."""
+    known = json.loads(KNOWN_VARIABLES.read_text(encoding="utf-8"))
+    if distro:
+        known["replacements"] = {"distros": [distro]}
+    handle, name = tempfile.mkstemp(prefix="aos-multinode-oelint-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(known, out)
+    return Path(name)
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=example_id)
 def test_recipes_have_no_warnings_or_errors(source):
     config = load(source)
-    files = recipes(layer_of(source))
+    files = layer_files(layer_of(source), ".bb", ".bbappend", ".bbclass")
     assert any(p.name.startswith("packagegroup-") for p in files)
-    findings, output = oelint(files, config.yocto_release)
+    findings, output = oelint(files, config.yocto_release, distro=config.distro)
     bad = [f"{Path(f['path']).name}:{f['line']}: {f['severity']}: {f['id']}: {f['msg']}"
            for f in findings if f["severity"] != "info"]
     assert not bad, "\n".join(bad)
@@ -91,9 +115,9 @@ def test_only_the_homepage_ping_is_left_out():
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=example_id)
-def test_single_inline_suppression(source):
-    """No blanket suppressions: the image's meta-aos require is the only one, and only
-    when it is there."""
+def test_inline_suppressions(source):
+    """No blanket suppressions: the image's meta-aos require and the node-config class's
+    anonymous Python are the only ones, each on its line, and only with Aos."""
     config = load(source)
     layer = layer_of(source)
     marks = []
@@ -105,12 +129,17 @@ def test_single_inline_suppression(source):
     if not config.aos.enabled:
         assert marks == []
         return
-    assert len(marks) == 1, marks
-    relpath, number, line = marks[0]
-    assert relpath == "recipes-core/images/aos-multinode-image.bb"
-    assert line.startswith("# nooelint: oelint.file.requirenotfound")
-    following = (layer / relpath).read_text().splitlines()[number]
-    assert following == "require recipes-core/images/aos-image.inc"
+    # Each suppression, with the exact line it covers.
+    expected = {"recipes-core/images/aos-multinode-image.bb":
+                ("# nooelint: oelint.file.requirenotfound",
+                 "require recipes-core/images/aos-image.inc"),
+                f"classes/{aos_node.NODE_CONFIG_VARIANT}.bbclass":
+                ("# nooelint: oelint.task.noanonpython", "python () {")}
+    assert sorted(relpath for relpath, _, _ in marks) == sorted(expected), marks
+    for relpath, number, line in marks:
+        mark, covered = expected[relpath]
+        assert line.startswith(mark), (relpath, line)
+        assert (layer / relpath).read_text().splitlines()[number] == covered, relpath
 
 
 def test_the_linter_can_fail(tmp_path):

@@ -384,3 +384,42 @@ def test_heavy_report_text_names_each_recipe():
     assert ("heavy tasks (configure/compile/install of code) that differ: 0, light: 4; "
             "heavy tasks run again: 3 (NOT met: the same role as a recompiles)") in text
     assert "aos-core: do_configure, do_compile, do_install" in text
+
+
+def test_a_recipe_without_a_cross_compiler_is_light():
+    """base-files' kind: its install differs per node (the hostname), but its build
+    dependencies name no cross compiler, so it copies files: nothing heavy. The same
+    recipe with gcc-cross in its dependencies is heavy; unknown (no data) stays heavy."""
+    nodes = [NodeInfo("a", "m", "gpu", index=0), NodeInfo("b", "m", "gpu", index=1)]
+    reference = image_tasks(10, "a", "1")
+    reference.update(tasks(*CORE))
+    node = image_tasks(10, "b", "2")
+    node.update(tasks(*[(r, t, "x" if t == "do_install" else h) for r, t, h in CORE]))
+    signatures = {"a": reference, "b": node}
+    light = sharing.sharing_report(nodes, signatures, copies_only={"b": frozenset({"aos-core"})})
+    (extra,) = light.groups[0].extras
+    assert extra.heavy == [] and extra.rerun == [] and extra.heavy_goal_met
+    (extra,) = sharing.sharing_report(nodes, signatures).groups[0].extras
+    assert [k.label for k in extra.heavy] == ["aos-core:do_install"]
+    assert not extra.heavy_goal_met
+
+
+@pytest.mark.parametrize("deps,compiles", [
+    (["base-files:do_fetch", "pseudo-native:do_populate_sysroot"], False),
+    (["aos-iamanager:do_fetch", "gcc-cross-aarch64:do_populate_sysroot",
+      "glibc:do_populate_sysroot"], True),
+    (["linux-yocto:do_fetch", "gcc-cross-x86_64:do_populate_sysroot"], True),
+    (["mc:pi0:clang-cross-aarch64:do_populate_sysroot"], True),
+    (["/layers/meta/recipes-devtools/gcc/gcc-cross_13.3.bb:do_populate_sysroot"], True),
+    ([], False),
+])
+def test_cross_compiler_in_build_dependencies(deps, compiles):
+    assert sharing.uses_compiler(deps) is compiles
+
+
+def test_the_layer_recipes_and_variants_need_no_compiler_check():
+    assert not sharing.needs_compiler_check("aos-iamanager-nodeconfig")
+    assert not sharing.needs_compiler_check("aos-node-config")
+    assert not sharing.needs_compiler_check("cmake-native")
+    assert sharing.needs_compiler_check("base-files")
+    assert sharing.needs_compiler_check("aos-iamanager")

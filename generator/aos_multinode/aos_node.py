@@ -35,6 +35,32 @@ INITRAMFS_MODULES = ("initramfs-module-lvm", "initramfs-module-opendisk",
 PKCS11_PACKAGES = {"softhsm": ("softhsm",), "optee": ("optee-client",)}
 PIN_FILE = "/var/aos/iam/.usrpin"
 
+# Aos core recipes whose do_update_config writes the node's values (AOS_NODE_HOSTNAME, ...)
+# into their configuration file in ${D} (meta-aos v9.1.1): recipe -> its files in
+# ${sysconfdir}/aos. The layer splits each in two (its bbappend recipes-aos/<recipe>/):
+# the recipe itself, its code compiled once for every node of a MACHINE and role, and the
+# variant <recipe>-nodeconfig (classes/nodeconfig.bbclass), which installs only those files
+# and runs meta-aos's own do_update_config on them. aos-communicationmanager stays whole: it
+# runs on the main node only, so no second node of its role ever rebuilds it.
+NODE_CONFIG_SPLIT = {"aos-iamanager": ("iam.cfg",), "aos-servicemanager": ("sm.cfg",),
+                     "aos-messageproxy": ("mp.cfg",)}
+# The variant's class: BitBake names the variant <recipe>-<class> (no '-' or '_' in a
+# package name part here: oelint-adv wants no '-' in class names, package managers no '_').
+NODE_CONFIG_VARIANT = "nodeconfig"
+
+# The variables meta-aos lists in those recipes' do_fetch[vardeps] (or that their
+# do_update_config reads) so that a node's values rebuild the whole recipe. After the split
+# nothing the recipe itself builds reads them; its variant's do_update_config still does.
+NODE_CONFIG_VARS = ("AOS_MAIN_NODE", "AOS_MAIN_NODE_HOSTNAME", "AOS_NODE_HOSTNAME",
+                    "AOS_NODE_TYPE", "AOS_ARCHITECTURE", "AOS_ARCHITECTURE_VARIANT", "AOS_OS",
+                    "AOS_OS_VERSION", "AOS_COMPONENT_RUNTIME_PREFIX")
+
+
+def node_config_variant(recipe: str) -> str:
+    """Return the name of RECIPE's node-config variant (its BBCLASSEXTEND PN)."""
+    return f"{recipe}-{NODE_CONFIG_VARIANT}"
+
+
 # GPT partition names; udev links them as /dev/disk/by-partlabel/<name> on any medium.
 ROOT_LABEL = "rootfs"
 VAR_LABEL = "var"

@@ -123,9 +123,11 @@ def device_variables(config: UnitConfig, release: str) -> list[tuple[str, str, s
         if main.address is not None:
             out.append(("aos", "AOS_DNS_IP", str(main.address)))
         # The Aos initramfs (vardir, machineid, opendisk, lvm, aosupdate), not bundled: the
-        # EFI kickstarts put it beside the kernel (docs/aos-node-contract.md).
+        # EFI kickstarts put it beside the kernel (docs/aos-node-contract.md). The image's
+        # only: a kernel that knows INITRAMFS_IMAGE waits for it (kernel.bbclass), and the
+        # initramfs holds the node's hostname, so every node would build the kernel again.
         out += [
-            ("boot", "INITRAMFS_IMAGE", aos_node.INITRAMFS_IMAGE),
+            ("boot", f"INITRAMFS_IMAGE:pn-{IMAGE}", aos_node.INITRAMFS_IMAGE),
             ("boot", "INITRAMFS_IMAGE_BUNDLE", "0"),
             ("boot", "INITRAMFS_FSTYPES", aos_node.INITRAMFS_FSTYPES),
         ]
@@ -239,7 +241,8 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
     add("conf/layer.conf", "layer/conf/layer.conf.j2")
     add(DEVICE_CONF, "layer/conf/device.conf.j2", variables=device_variables(config, release),
         rpi=rpi_boot(config))
-    add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release))
+    add("README.md", "layer/README.md.j2", topology=to_mermaid(config, release),
+        aos_split=list(aos_node.NODE_CONFIG_SPLIT))
     add("SECURITY.md", "layer/SECURITY.md.j2")
     roles = list(dict.fromkeys(node.role for node in config.nodes))
     add("FLASHING.md", "layer/FLASHING.md.j2", media=MEDIA,
@@ -286,6 +289,7 @@ def plan_layer(config: UnitConfig, release: str) -> list[PlannedFile]:
             mode=0o755)
     if config.aos.enabled:
         files += plan_aos_boot(config, base)
+        files += plan_config_split(base)
     device = f"recipes-core/{DEVICE_RECIPE}"
     add(f"{device}/{DEVICE_RECIPE}_1.0.bb", f"layer/{device}/device.bb.j2")
     data(f"{device}/files/cluster.json", _json(cluster_config(config, release)))
@@ -328,6 +332,21 @@ def _plan_node(config: UnitConfig, node: Node, release: str, base: dict,
         files.append(PlannedFile(f"{files_dir}/ptp4l.conf",
                                  "layer/recipes-core/aos-node-config/files/ptp4l.conf.j2",
                                  {**ctx, "server": config.time_server_node}))
+    return files
+
+
+def plan_config_split(base: dict) -> list[PlannedFile]:
+    """The split of meta-aos's per-node Aos core recipes (aos_node.NODE_CONFIG_SPLIT): a
+    bbappend per recipe and the variant's class, so that the nodes of one MACHINE and role
+    compile Aos core once and only its configuration files are built per node."""
+    ctx = {**base, "variant": aos_node.NODE_CONFIG_VARIANT,
+           "split": list(aos_node.NODE_CONFIG_SPLIT), "node_vars": aos_node.NODE_CONFIG_VARS}
+    files = [PlannedFile(f"{LAYER_DIR}/classes/{aos_node.NODE_CONFIG_VARIANT}.bbclass",
+                         f"layer/classes/{aos_node.NODE_CONFIG_VARIANT}.bbclass.j2", ctx)]
+    for recipe, config_files in aos_node.NODE_CONFIG_SPLIT.items():
+        files.append(PlannedFile(f"{LAYER_DIR}/recipes-aos/{recipe}/{recipe}_%.bbappend",
+                                 "layer/recipes-aos/config-split.bbappend.j2",
+                                 {**ctx, "recipe": recipe, "files": config_files}))
     return files
 
 

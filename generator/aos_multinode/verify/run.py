@@ -393,14 +393,32 @@ def sharing_of(runs: list[NodeRun]) -> tuple[Optional[sharing.SharingReport], st
     if not good:
         return None, note or "no signatures"
     by_id = {run.node.node: run for run in good}
-    evidence = {}
+    evidence, copies = {}, {}
     for members in sharing.group_by_machine(run.node for run in good).values():
         for node in members[1:]:
             evidence[node.node] = explain(by_id[members[0].node], by_id[node.node])
+            copies[node.node] = copies_only(by_id[members[0].node], by_id[node.node])
     report = sharing.sharing_report([run.node for run in good],
                                     {run.node.node: run.signatures for run in good},
-                                    evidence)
+                                    evidence, copies)
     return report, note
+
+
+def copies_only(reference: NodeRun, node: NodeRun) -> frozenset[str]:
+    """Return the recipes among those whose heavy or rebuilding tasks differ between the
+    two nodes that compile nothing: the signature data of their do_prepare_recipe_sysroot
+    in `node`'s build names no cross compiler. A recipe whose data cannot be read counts
+    as compiling (the report stays an upper bound)."""
+    added = sharing.added_tasks(reference.signatures, node.signatures)
+    candidates = sorted({key.stamp for key in added
+                         if key.task in sharing.HEAVY_TASKS | sharing.REBUILDING
+                         and sharing.needs_compiler_check(key.recipe)})
+    keys = [sharing.TaskKey(stamp, "do_prepare_recipe_sysroot") for stamp in candidates]
+    keys = [key for key in keys if key in node.signatures]
+    docs = read_sigdata([sigdata_path(stamps_dir(node.build_dir), key, node.signatures[key])
+                         for key in keys])
+    return frozenset(key.recipe for key, doc in zip(keys, docs)
+                     if doc is not None and not sharing.uses_compiler(doc.get("runtaskdeps") or []))
 
 
 

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
-from aos_multinode import contract
+from aos_multinode import aos_node, contract
 from aos_multinode.contract import IMAGE
 
 SIGDATA = re.compile(r"^(?P<stem>.+)\.(?P<task>do_[A-Za-z0-9_+-]+)\.sigdata\."
@@ -35,6 +35,9 @@ ROLE_VARIABLES = frozenset({contract.NODE_ROLE_VAR, contract.NODE_MAIN_VAR, "AOS
 # Kinds of cause a role difference explains: a recipe the other role does not build, and
 # the code, files and values meta-aos's role overrides (aos-main-node, ...) choose.
 ROLE_KINDS = frozenset({"new", "code", "files"})
+# The node-config variants of Aos core the layer adds (classes/node-config.bbclass).
+NODE_CONFIG_VARIANTS = frozenset(aos_node.node_config_variant(recipe)
+                                 for recipe in aos_node.NODE_CONFIG_SPLIT)
 # The heavy kinds of task: where a recipe's code is configured, compiled and installed.
 # They have no sstate of their own: a build directory that lacks the recipe's work folder
 # (every node has a TMPDIR of its own) runs them whenever one of the recipe's setscene tasks
@@ -289,21 +292,52 @@ def unique_tasks(nodes: Iterable[Mapping[TaskKey, str]]) -> int:
 
 def compiles(recipe: str) -> bool:
     """Return False for the recipes of the generated layer (images, packagegroups, the
-    config recipes: their configure and compile are noexec, their install copies files),
+    config recipes: their configure and compile are noexec, their install copies files)
+    and for the node-config variants of Aos core it adds (they install a config file),
     which compile nothing; True for every other recipe, whose code may be compiled."""
     return not (recipe in (IMAGE, contract.NODE_CONFIG_RECIPE, contract.AGENT_RECIPE)
+                or recipe in NODE_CONFIG_VARIANTS
                 or recipe.startswith((contract.PACKAGEGROUP_PREFIX, contract.RECIPE_PREFIX)))
 
 
-def heavy_tasks(added: Iterable[TaskKey], node: Mapping[TaskKey, str]
+# The recipes whose presence in a target recipe's build dependencies (do_prepare_recipe_
+# sysroot's) means it compiles code: a cross compiler. A target recipe without one
+# (INHIBIT_DEFAULT_DEPS, e.g. base-files) only copies files; native recipes use the host's.
+COMPILER_PREFIXES = ("gcc-cross", "clang", "rust-cross", "rust-llvm", "go-cross")
+
+
+def uses_compiler(runtaskdeps: Iterable[str]) -> bool:
+    """Return True when a task's dependencies (sigdata `runtaskdeps`: "pn:task", or a
+    recipe file name with the task in older BitBake) include a cross compiler's sysroot."""
+    for dep in runtaskdeps:
+        recipe = dep.rsplit(":", 1)[0].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+        if recipe.startswith(COMPILER_PREFIXES):
+            return True
+    return False
+
+
+def needs_compiler_check(recipe: str) -> bool:
+    """Return whether a recipe's build dependencies decide if it compiles: target recipes
+    outside the layer (the layer's compile nothing; native ones compile with the host's)."""
+    return compiles(recipe) and not recipe.endswith("-native") and \
+        not recipe.startswith("nativesdk-")
+
+
+def heavy_tasks(added: Iterable[TaskKey], node: Mapping[TaskKey, str],
+                copies_only: frozenset[str] = frozenset()
                 ) -> tuple[list[TaskKey], list[TaskKey]]:
     """Return (heavy tasks among `added`, heavy tasks of `node` that run again): a heavy
     task runs again when it differs, or when a REBUILDING setscene task of its recipe
     differs (its sstate misses, and its input comes from the heavy tasks, which have no
-    sstate)."""
+    sstate). `copies_only`: recipes known to compile nothing (no cross compiler among
+    their build dependencies); their configure, compile and install are light."""
     added = list(added)
-    differ = sorted(k for k in added if k.task in HEAVY_TASKS and compiles(k.recipe))
-    rebuilt = {k.stamp for k in added if k.task in REBUILDING and compiles(k.recipe)}
+
+    def heavy(recipe: str) -> bool:
+        return compiles(recipe) and recipe not in copies_only
+
+    differ = sorted(k for k in added if k.task in HEAVY_TASKS and heavy(k.recipe))
+    rebuilt = {k.stamp for k in added if k.task in REBUILDING and heavy(k.recipe)}
     rerun = sorted(set(differ) | {k for k in node if k.stamp in rebuilt and k.task in HEAVY_TASKS})
     return differ, rerun
 
@@ -419,11 +453,14 @@ def group_by_machine(nodes: Iterable[NodeInfo]) -> dict[str, list[NodeInfo]]:
 
 
 def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKey, str]],
-                   evidence: Optional[Mapping[str, Mapping[str, Evidence]]] = None
+                   evidence: Optional[Mapping[str, Mapping[str, Evidence]]] = None,
+                   copies_only: Optional[Mapping[str, frozenset[str]]] = None
                    ) -> SharingReport:
     """Return the sharing report for `nodes`, given each node's task signatures
-    (`tasks[node id]`) and optionally, per extra node, the evidence per added recipe."""
+    (`tasks[node id]`) and optionally, per extra node, the evidence per added recipe and
+    the recipes known to compile nothing (see heavy_tasks)."""
     evidence = evidence or {}
+    copies_only = copies_only or {}
     present = [n for n in nodes if n.node in tasks]
     groups = []
     for machine, members in group_by_machine(present).items():
@@ -432,7 +469,8 @@ def sharing_report(nodes: Iterable[NodeInfo], tasks: Mapping[str, Mapping[TaskKe
         for node in members[1:]:
             added = added_tasks(tasks[reference.node], tasks[node.node])
             found = evidence.get(node.node) or {}
-            heavy, rerun = heavy_tasks(added, tasks[node.node])
+            heavy, rerun = heavy_tasks(added, tasks[node.node],
+                                       copies_only.get(node.node, frozenset()))
             extras.append(ExtraNode(node, reference, len(tasks[node.node]), added,
                                     by_recipe(added, node, reference, found),
                                     _variable_counts(found.values()), heavy, rerun))
