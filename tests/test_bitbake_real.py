@@ -335,7 +335,9 @@ def check_config_split(checkout: Checkout, builder: Builder) -> None:
                          kas_work=checkout.kas_work, timeout=1800, log=log)
     verify.wait_for_server(checkout.build_dir)
     assert result.returncode == 0, log.read_text(encoding="utf-8")[-5000:]
-    report = json.loads(result.stdout[result.stdout.index("\n{") + 1:])
+    start = re.search(r"^\{$", result.stdout, re.M)  # the script's JSON, after any notes
+    assert start, log.read_text(encoding="utf-8")[-5000:]
+    report = json.loads(result.stdout[start.start():])
     assert sorted(report) == sorted(checkout.nodes)
     texts: dict[str, dict[str, str]] = {}
     for node, recipes in report.items():

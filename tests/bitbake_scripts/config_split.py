@@ -128,7 +128,7 @@ def main() -> int:
                     "variant": variant(ours, files, root / "variant"),
                     "recipe_update_config": (itself.getVar("do_update_config") or "").strip(),
                     "meta_aos_update_config": (alone.getVar("do_update_config") or "").strip(),
-                    "recipe_install": itself.getVar("do_install") or "",
+                    "recipe_install": itself.getVar("do_install", False) or "",
                     "recipe_rdepends": itself.getVar("RDEPENDS:" + itself.getVar("PN")) or "",
                     "recipe_fetch_vardepsexclude":
                         itself.getVarFlag("do_fetch", "vardepsexclude") or "",
