@@ -28,7 +28,7 @@ SOURCES = EXAMPLES + sorted(VALID_DIR.glob("*.yaml"))
 # With Aos, the Aos initramfs too: the same for every node (kernel and image read it).
 NODE_CONF_ALLOWED = re.compile(r"^(AOS_MULTINODE_[A-Z_]+|AOS_[A-Z_]+|"
                                r"PREFERRED_PROVIDER_virtual/kernel|"
-                               r"INITRAMFS_(IMAGE:pn-aos-multinode-image|IMAGE_BUNDLE|FSTYPES))$")
+                               r"INITRAMFS_(IMAGE|IMAGE_BUNDLE|FSTYPES)|hostname:pn-base-files)$")
 
 
 def node_cases(sources):
@@ -154,12 +154,13 @@ def test_node_fragment(source, node_id):
         d.setVar("TARGET_ARCH", target_arch)
         assert d.getVar("AOS_ARCHITECTURE") == expected
     assert int(aos["AOS_VAR_PART_SIZE"]) >= 1024
-    # The image's initramfs, for the image only: the kernel (any recipe but the image)
-    # does not see it, so it does not wait for the node's initramfs.
-    assert values["INITRAMFS_IMAGE:pn-aos-multinode-image"] == "aos-image-initramfs"
-    assert not d.getVar("INITRAMFS_IMAGE")
-    d.setVar("OVERRIDES", d.getVar("OVERRIDES", False) + ":pn-aos-multinode-image")
-    assert d.getVar("INITRAMFS_IMAGE") == "aos-image-initramfs"
+    assert values["INITRAMFS_IMAGE"] == "aos-image-initramfs"
+    # base-files writes no hostname (the image does): the same base-files, initramfs and
+    # kernel for every node of a role.
+    assert values["hostname:pn-base-files"] == ""
+    d.setVar("OVERRIDES", d.getVar("OVERRIDES", False) + ":pn-base-files")
+    d.setVar("hostname", "${AOS_NODE_HOSTNAME}", parsing=True)  # meta-aos's bbappend
+    assert d.getVar("hostname") == ""
     assert values["INITRAMFS_IMAGE_BUNDLE"] == "0"
     assert values["INITRAMFS_FSTYPES"] == "cpio.gz"
 
@@ -214,6 +215,10 @@ def test_image(source, node_id, parsed):
             image.getVarFlag("do_image_wic", "depends")
     assert "aos_multinode_identity" in image.getVar("ROOTFS_POSTPROCESS_COMMAND")
     assert image.getVarFlag("aos_multinode_identity", "func")
+    # With Aos, base-files writes no hostname: the image writes what it would have.
+    identity = image.getVar("aos_multinode_identity")
+    assert f"echo '{node.hostname}' > " in identity
+    assert (f"echo '127.0.1.1 {node.hostname}' >> " in identity) == config.aos.enabled
     # meta-aos's image include is followed exactly when Aos is on (its read-only rootfs).
     features = (image.getVar("IMAGE_FEATURES") or "").split()
     assert ("read-only-rootfs" in features) == config.aos.enabled

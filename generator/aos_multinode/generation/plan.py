@@ -123,11 +123,9 @@ def device_variables(config: UnitConfig, release: str) -> list[tuple[str, str, s
         if main.address is not None:
             out.append(("aos", "AOS_DNS_IP", str(main.address)))
         # The Aos initramfs (vardir, machineid, opendisk, lvm, aosupdate), not bundled: the
-        # EFI kickstarts put it beside the kernel (docs/aos-node-contract.md). The image's
-        # only: a kernel that knows INITRAMFS_IMAGE waits for it (kernel.bbclass), and the
-        # initramfs holds the node's hostname, so every node would build the kernel again.
+        # EFI kickstarts put it beside the kernel (docs/aos-node-contract.md).
         out += [
-            ("boot", f"INITRAMFS_IMAGE:pn-{IMAGE}", aos_node.INITRAMFS_IMAGE),
+            ("boot", "INITRAMFS_IMAGE", aos_node.INITRAMFS_IMAGE),
             ("boot", "INITRAMFS_IMAGE_BUNDLE", "0"),
             ("boot", "INITRAMFS_FSTYPES", aos_node.INITRAMFS_FSTYPES),
         ]

@@ -62,6 +62,8 @@ ROOTFS_POSTPROCESS_COMMAND:append = " aos_multinode_identity;"
 
 aos_multinode_identity() {
     echo '${AOS_MULTINODE_HOSTNAME}' > ${IMAGE_ROOTFS}${sysconfdir}/hostname
+    # What base-files writes for a hostname (its hostname is empty with Aos: device conf).
+    echo '127.0.1.1 ${AOS_MULTINODE_HOSTNAME}' >> ${IMAGE_ROOTFS}${sysconfdir}/hosts
     if [ -f ${IMAGE_ROOTFS}${nonarch_libdir}/os-release ]; then
         printf 'IMAGE_ID=%s\nIMAGE_VERSION=%s\n' '${AOS_MULTINODE_NODE_ID}' '${AOS_MULTINODE_RELEASE}' \
             >> ${IMAGE_ROOTFS}${nonarch_libdir}/os-release
