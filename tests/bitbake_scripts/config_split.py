@@ -16,6 +16,11 @@ recipe's own file:// sources as BitBake's fetcher unpacks them:
 - the variant: its do_install (the layer's), then its do_update_config (meta-aos's).
 Tasks run without pseudo (exec_func, not a build), which changes no file's bytes.
 
+BitBake logs "When reparsing ...: the basehash value changed ... The metadata is not
+deterministic" for each task of the meta-aos-alone parse: the server compares it with the
+same recipe file parsed with its bbappends (its parse cache). Expected here, and harmless:
+that parse is only read, never built.
+
 Prints one JSON document: per node and recipe, the file's text from each way, and what the
 recipe itself keeps (its do_update_config, do_install, RDEPENDS, do_fetch[vardepsexclude]).
 
