@@ -45,6 +45,8 @@ from real_bitbake import Builder, generate_for, make_builder, run_builder_bitbak
 pytestmark = [pytest.mark.slow, pytest.mark.bitbake]
 
 IMAGE = "aos-multinode-image"
+# The layer's recipes every node image builds.
+LAYER_RECIPES = (IMAGE, "aos-node-config", "aos-multinode-device", "aos-cluster-agent")
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def check_node_graph(checkout: Checkout, builder: Builder, node: str, graph: str
     tasks = set(re.findall(r'^"([^"]+\.do_[\w+-]+)" \[label=', graph, re.M))
     assert len(tasks) > 1000, (node, len(tasks))
     recipes = {task.rsplit(".", 1)[0] for task in tasks}
-    for recipe in (IMAGE, "aos-node-config", "aos-multinode-device", "aos-cluster-agent"):
+    for recipe in LAYER_RECIPES:
         assert recipe in recipes, (node, recipe)
     # One config recipe, no recipe per node.
     assert not [r for r in recipes if r.startswith("aos-node-config-")], node
@@ -403,7 +405,7 @@ def test_sharing_of_two_nodes_of_one_machine(case: Case, builder: Builder):
         signed = verify.collect_signatures(verify.stamps_dir(
             checkout.out / ".aos-multinode-verify" / node["node"]))
         recipes = {key.recipe for key in signed}
-        for recipe in (IMAGE, "aos-node-config", "aos-multinode-device", "aos-cluster-agent"):
+        for recipe in LAYER_RECIPES:
             assert recipe in recipes, (node["node"], recipe)
         assert not [r for r in recipes if r.startswith("aos-node-config-")]
         assert {(IMAGE, "do_rootfs"), (IMAGE, "do_build")} <= \

@@ -45,13 +45,12 @@ import bb.tinfoil  # noqa: E402
 import bb.utils  # noqa: E402
 
 
-def scratch_dirs(d, root: Path) -> Path:
+def scratch_dirs(d, root: Path) -> None:
     """Point WORKDIR, S, B, T and D of datastore D at new folders under ROOT."""
     for var in ("WORKDIR", "S", "B", "T", "D"):
         path = root / var.lower()
         path.mkdir(parents=True, exist_ok=True)
         d.setVar(var, str(path))
-    return root
 
 
 def unpack_local_sources(d) -> None:

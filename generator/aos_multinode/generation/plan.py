@@ -338,7 +338,7 @@ def plan_config_split(base: dict) -> list[PlannedFile]:
     bbappend per recipe and the variant's class, so that the nodes of one MACHINE and role
     compile Aos core once and only its configuration files are built per node."""
     ctx = {**base, "variant": aos_node.NODE_CONFIG_VARIANT,
-           "split": list(aos_node.NODE_CONFIG_SPLIT), "node_vars": aos_node.NODE_CONFIG_VARS}
+           "node_vars": aos_node.NODE_CONFIG_VARS}
     files = [PlannedFile(f"{LAYER_DIR}/classes/{aos_node.NODE_CONFIG_VARIANT}.bbclass",
                          f"layer/classes/{aos_node.NODE_CONFIG_VARIANT}.bbclass.j2", ctx)]
     for recipe, config_files in aos_node.NODE_CONFIG_SPLIT.items():

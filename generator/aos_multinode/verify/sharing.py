@@ -35,7 +35,7 @@ ROLE_VARIABLES = frozenset({contract.NODE_ROLE_VAR, contract.NODE_MAIN_VAR, "AOS
 # Kinds of cause a role difference explains: a recipe the other role does not build, and
 # the code, files and values meta-aos's role overrides (aos-main-node, ...) choose.
 ROLE_KINDS = frozenset({"new", "code", "files"})
-# The node-config variants of Aos core the layer adds (classes/node-config.bbclass).
+# The node-config variants of Aos core the layer adds (classes/nodeconfig.bbclass).
 NODE_CONFIG_VARIANTS = frozenset(aos_node.node_config_variant(recipe)
                                  for recipe in aos_node.NODE_CONFIG_SPLIT)
 # The heavy kinds of task: where a recipe's code is configured, compiled and installed.
